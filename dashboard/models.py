@@ -1,0 +1,217 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from dashboard import crypto
+
+DEFAULT_BASE_URL = "https://api.devin.ai"
+
+
+class Organization(models.Model):
+    """A Devin organization and the service credential the dashboard uses for it."""
+
+    class Health(models.TextChoices):
+        UNKNOWN = "unknown", "Not checked yet"
+        OK = "ok", "Can view sessions"
+        VIEW_ONLY = "view_only", "View only"
+        REJECTED = "rejected", "Rejected"
+        UNREACHABLE = "unreachable", "Unreachable"
+        ERROR = "error", "Error"
+
+    name = models.CharField(max_length=100)
+    org_id = models.CharField("Devin org id", max_length=100)
+    base_url = models.URLField("API base URL", default=DEFAULT_BASE_URL)
+
+    token_ciphertext = models.TextField(blank=True, editable=False)
+    token_last4 = models.CharField(max_length=4, blank=True, editable=False)
+    token_set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    token_set_at = models.DateTimeField(null=True, blank=True)
+
+    health = models.CharField(max_length=20, choices=Health.choices, default=Health.UNKNOWN)
+    health_detail = models.TextField(blank=True)
+    health_checked_at = models.DateTimeField(null=True, blank=True)
+    # None until an archive/unarchive is tried: there is no safe probe for ManageOrgSessions.
+    can_manage = models.BooleanField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["base_url", "org_id"], name="unique_org_per_api"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.org_id})"
+
+    @property
+    def has_token(self) -> bool:
+        return bool(self.token_ciphertext)
+
+    @property
+    def token_hint(self) -> str:
+        return f"cog_…{self.token_last4}" if self.token_last4 else "not set"
+
+    def set_token(self, token: str, by: Any = None) -> None:
+        self.token_ciphertext = crypto.encrypt(token)
+        self.token_last4 = token[-4:]
+        self.token_set_by = by if by is not None and by.pk else None
+        self.token_set_at = timezone.now()
+        self.health = self.Health.UNKNOWN
+        self.health_detail = ""
+        self.health_checked_at = None
+        self.can_manage = None
+
+    def client(self) -> Any:
+        """A Devin API client for this org. Raises CredentialDecryptError if the key is wrong."""
+        from dashboard.devin import DevinClient
+
+        return DevinClient(
+            base_url=self.base_url,
+            org_id=self.org_id,
+            token=crypto.decrypt(self.token_ciphertext),
+            label=self.name,
+        )
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        OPERATOR = "operator", "Operator"
+        VIEWER = "viewer", "Viewer"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.VIEWER)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "org"], name="one_role_per_org")]
+
+    def __str__(self) -> str:
+        return f"{self.user} is {self.role} of {self.org}"
+
+
+class Session(models.Model):
+    """The dashboard's copy of a Devin session, as last seen from the API."""
+
+    FINAL_STATUSES = frozenset({"exit", "error"})
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="sessions")
+    session_id = models.CharField(max_length=100)  # canonical "devin-<id>"
+    title = models.TextField(blank=True)
+    url = models.TextField(blank=True)
+    status = models.CharField(max_length=40)
+    status_detail = models.CharField(max_length=60, blank=True)
+    category = models.CharField(max_length=60, blank=True)
+    subcategory = models.CharField(max_length=200, blank=True)
+    origin = models.CharField(max_length=40, blank=True)
+    tags = models.JSONField(default=list)
+    # "|tag1|tag2|": lets an indexed-free LIKE filter a tag on SQLite and PostgreSQL alike.
+    tags_text = models.TextField(blank=True, default="")
+    pull_requests = models.JSONField(default=list)
+    # "|open|merged|", or "" when the session has no PR: filters by PR state without JSON lookups.
+    pr_states = models.CharField(max_length=200, blank=True, default="")
+    acus_consumed = models.FloatField(default=0)
+    is_archived = models.BooleanField(default=False)
+    parent_session_id = models.CharField(max_length=100, blank=True)
+    user_id = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    raw = models.JSONField(default=dict)
+    synced_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["org", "session_id"], name="unique_session_per_org"),
+        ]
+        indexes = [
+            models.Index(fields=["is_archived", "-updated_at", "-id"], name="session_updated"),
+            models.Index(fields=["is_archived", "-created_at", "-id"], name="session_created"),
+            models.Index(fields=["is_archived", "-acus_consumed", "-id"], name="session_acus"),
+            models.Index(fields=["org", "is_archived", "-updated_at"], name="session_org_updated"),
+            models.Index(fields=["status", "is_archived"], name="session_status"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or self.session_id
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL_STATUSES
+
+
+class SyncRun(models.Model):
+    class State(models.TextChoices):
+        RUNNING = "running", "Running"
+        OK = "ok", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="sync_runs")
+    full = models.BooleanField(default=False)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.RUNNING)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # The updated_after watermark this run asked for (None for a full run).
+    since = models.DateTimeField(null=True, blank=True)
+    pages = models.PositiveIntegerField(default=0)
+    seen = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    triggered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["org", "state", "-started_at"], name="syncrun_org_state")]
+
+    def __str__(self) -> str:
+        return f"sync of {self.org} at {self.started_at:%Y-%m-%d %H:%M} ({self.state})"
+
+
+class AuditEvent(models.Model):
+    """Append-only record of who did what. Never stores a token."""
+
+    class Outcome(models.TextChoices):
+        OK = "ok", "Succeeded"
+        FAILED = "failed", "Failed"
+        DENIED = "denied", "Denied"
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150, blank=True)
+    org = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    org_label = models.CharField(max_length=250, blank=True)
+    action = models.CharField(max_length=50, db_index=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.OK)
+    session_id = models.CharField(max_length=100, blank=True)
+    detail = models.TextField(blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["org", "-at"], name="audit_org_at"),
+            models.Index(fields=["action", "-at"], name="audit_action_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name} {self.action} {self.outcome}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None and not self._state.adding:
+            raise ValueError("Audit events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise ValueError("Audit events are append-only.")
