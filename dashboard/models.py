@@ -215,3 +215,43 @@ class AuditEvent(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         raise ValueError("Audit events are append-only.")
+
+
+class BulkRun(models.Model):
+    """One bulk archive: the sessions it targets are fixed when it starts."""
+
+    class State(models.TextChoices):
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=20, default="archive")
+    state = models.CharField(max_length=20, choices=State.choices, default=State.RUNNING)
+    description = models.CharField(max_length=300, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"bulk {self.action} #{self.pk} ({self.state})"
+
+
+class BulkItem(models.Model):
+    class Outcome(models.TextChoices):
+        PENDING = "pending", "Waiting"
+        OK = "ok", "Archived"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+
+    run = models.ForeignKey(BulkRun, on_delete=models.CASCADE, related_name="items")
+    session = models.ForeignKey(Session, null=True, on_delete=models.SET_NULL, related_name="+")
+    session_label = models.CharField(max_length=300, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.PENDING)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["run", "outcome"], name="bulkitem_run_outcome")]
+
+    def __str__(self) -> str:
+        return f"{self.session_label}: {self.outcome}"
