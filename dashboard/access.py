@@ -8,8 +8,16 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
+from django_htmx.middleware import HtmxDetails
 
 from dashboard.models import Membership, Organization, Session
+
+
+class HtmxHttpRequest(HttpRequest):
+    """A request after django-htmx's middleware, for type checking views (`request.htmx`)."""
+
+    htmx: HtmxDetails
+
 
 OPERATOR = Membership.Role.OPERATOR
 VIEWER = Membership.Role.VIEWER

@@ -26,6 +26,7 @@ def record(
     session_id: str = "",
     detail: str = "",
     actor_name: str = "",
+    ip: str | None = None,
 ) -> AuditEvent:
     if actor is None and request is not None and request.user.is_authenticated:
         actor = request.user
@@ -38,5 +39,5 @@ def record(
         outcome=outcome,
         session_id=session_id,
         detail=redact(detail)[:2000],
-        ip=client_ip(request),
+        ip=client_ip(request) or ip,
     )

@@ -4,7 +4,17 @@ from typing import Any
 
 from django.http import HttpRequest
 
+from dashboard.access import is_site_admin, visible_orgs
+from dashboard.models import Session
+
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
-    return {"is_site_admin": bool(user is not None and user.is_authenticated and user.is_superuser)}
+    if user is None or not user.is_authenticated:
+        return {"is_site_admin": False}
+
+    def active_count() -> int:
+        # Called only if the page shows the counter and the view did not count already.
+        return Session.objects.filter(org__in=visible_orgs(user), is_archived=False).count()
+
+    return {"is_site_admin": is_site_admin(user), "active_count": active_count}

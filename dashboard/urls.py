@@ -7,6 +7,14 @@ from dashboard.views import auth, sessions
 
 urlpatterns = [
     path("", sessions.sessions, name="sessions"),
+    path("sessions/<int:pk>/archive/", sessions.session_archive, name="session_archive"),
+    path("sessions/<int:pk>/unarchive/", sessions.session_unarchive, name="session_unarchive"),
+    path("sessions/<int:pk>/row/", sessions.session_row, name="session_row"),
+    path("sessions/track/", sessions.session_track, name="session_track"),
+    path("sessions/bulk-archive/", sessions.bulk_archive, name="bulk_archive"),
+    path("bulk/<int:pk>/", sessions.bulk_run, name="bulk_run"),
+    path("orgs/<int:pk>/sync/", sessions.org_sync, name="org_sync"),
+    path("orgs/<int:pk>/sync/status/", sessions.org_sync_status, name="org_sync_status"),
     path("login/", auth.login_view, name="login"),
     path("logout/", auth.logout_view, name="logout"),
     path("setup/", auth.setup, name="setup"),

@@ -38,7 +38,7 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 
 @pytest.fixture
 def make_user(django_user_model: Any) -> Any:
-    def make(username: str, *, admin: bool = False, **memberships: str) -> Any:
+    def make(username: str, *, admin: bool = False) -> Any:
         user = django_user_model.objects.create_user(
             username=username, email=f"{username}@example.com", password=PASSWORD
         )
@@ -58,3 +58,52 @@ def fake() -> Iterator[Any]:
     with FakeDevin(seed=7, sessions_per_org=30) as server:
         server.start()
         yield server
+
+
+# Named actors and orgs, built once per test. `acme` and `globex` point at the running fake with
+# their manage tokens; the operator and viewer belong to acme, the outsider only to globex.
+@pytest.fixture
+def acme(fake: Any) -> Any:
+    from dashboard.models import Organization
+
+    org = Organization(name="Acme", org_id="org-acme", base_url=fake.url)
+    org.set_token(fake.tokens["org-acme"]["manage"])
+    org.save()
+    return org
+
+
+@pytest.fixture
+def globex(fake: Any) -> Any:
+    from dashboard.models import Organization
+
+    org = Organization(name="Globex", org_id="org-globex", base_url=fake.url)
+    org.set_token(fake.tokens["org-globex"]["manage"])
+    org.save()
+    return org
+
+
+def _member(user: Any, org: Any, role: str) -> Any:
+    from dashboard.models import Membership
+
+    Membership.objects.create(user=user, org=org, role=role)
+    return user
+
+
+@pytest.fixture
+def admin(make_user: Any) -> Any:
+    return make_user("admin", admin=True)
+
+
+@pytest.fixture
+def operator(make_user: Any, acme: Any) -> Any:
+    return _member(make_user("operator"), acme, "operator")
+
+
+@pytest.fixture
+def viewer(make_user: Any, acme: Any) -> Any:
+    return _member(make_user("viewer"), acme, "viewer")
+
+
+@pytest.fixture
+def outsider(make_user: Any, globex: Any) -> Any:
+    return _member(make_user("outsider"), globex, "operator")

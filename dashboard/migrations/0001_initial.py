@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,165 +15,356 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='BulkRun',
+            name="BulkRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('action', models.CharField(default='archive', max_length=20)),
-                ('state', models.CharField(choices=[('running', 'Running'), ('done', 'Done')], default='running', max_length=20)),
-                ('description', models.CharField(blank=True, max_length=300)),
-                ('started_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('actor', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("action", models.CharField(default="archive", max_length=20)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[("running", "Running"), ("done", "Done")],
+                        default="running",
+                        max_length=20,
+                    ),
+                ),
+                ("description", models.CharField(blank=True, max_length=300)),
+                ("started_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Organization',
+            name="Organization",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('org_id', models.CharField(max_length=100, verbose_name='Devin org id')),
-                ('base_url', models.URLField(default='https://api.devin.ai', verbose_name='API base URL')),
-                ('token_ciphertext', models.TextField(blank=True, editable=False)),
-                ('token_last4', models.CharField(blank=True, editable=False, max_length=4)),
-                ('token_set_at', models.DateTimeField(blank=True, null=True)),
-                ('health', models.CharField(choices=[('unknown', 'Not checked yet'), ('ok', 'Can view sessions'), ('view_only', 'View only'), ('rejected', 'Rejected'), ('unreachable', 'Unreachable'), ('error', 'Error')], default='unknown', max_length=20)),
-                ('health_detail', models.TextField(blank=True)),
-                ('health_checked_at', models.DateTimeField(blank=True, null=True)),
-                ('can_manage', models.BooleanField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('token_set_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                ("org_id", models.CharField(max_length=100, verbose_name="Devin org id")),
+                (
+                    "base_url",
+                    models.URLField(default="https://api.devin.ai", verbose_name="API base URL"),
+                ),
+                ("token_ciphertext", models.TextField(blank=True, editable=False)),
+                ("token_last4", models.CharField(blank=True, editable=False, max_length=4)),
+                ("token_set_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "health",
+                    models.CharField(
+                        choices=[
+                            ("unknown", "Not checked yet"),
+                            ("ok", "Can view sessions"),
+                            ("view_only", "View only"),
+                            ("rejected", "Rejected"),
+                            ("unreachable", "Unreachable"),
+                            ("error", "Error"),
+                        ],
+                        default="unknown",
+                        max_length=20,
+                    ),
+                ),
+                ("health_detail", models.TextField(blank=True)),
+                ("health_checked_at", models.DateTimeField(blank=True, null=True)),
+                ("can_manage", models.BooleanField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "token_set_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Membership',
+            name="Membership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('operator', 'Operator'), ('viewer', 'Viewer')], default='viewer', max_length=20)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to=settings.AUTH_USER_MODEL)),
-                ('org', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='dashboard.organization')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[("operator", "Operator"), ("viewer", "Viewer")],
+                        default="viewer",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "org",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to="dashboard.organization",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='AuditEvent',
+            name="AuditEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('actor_name', models.CharField(blank=True, max_length=150)),
-                ('org_label', models.CharField(blank=True, max_length=250)),
-                ('action', models.CharField(db_index=True, max_length=50)),
-                ('outcome', models.CharField(choices=[('ok', 'Succeeded'), ('failed', 'Failed'), ('denied', 'Denied')], default='ok', max_length=10)),
-                ('session_id', models.CharField(blank=True, max_length=100)),
-                ('detail', models.TextField(blank=True)),
-                ('ip', models.GenericIPAddressField(blank=True, null=True)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('org', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='dashboard.organization')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                ("actor_name", models.CharField(blank=True, max_length=150)),
+                ("org_label", models.CharField(blank=True, max_length=250)),
+                ("action", models.CharField(db_index=True, max_length=50)),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[("ok", "Succeeded"), ("failed", "Failed"), ("denied", "Denied")],
+                        default="ok",
+                        max_length=10,
+                    ),
+                ),
+                ("session_id", models.CharField(blank=True, max_length=100)),
+                ("detail", models.TextField(blank=True)),
+                ("ip", models.GenericIPAddressField(blank=True, null=True)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "org",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="dashboard.organization",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Session',
+            name="Session",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('session_id', models.CharField(max_length=100)),
-                ('title', models.TextField(blank=True)),
-                ('url', models.TextField(blank=True)),
-                ('status', models.CharField(max_length=40)),
-                ('status_detail', models.CharField(blank=True, max_length=60)),
-                ('category', models.CharField(blank=True, max_length=60)),
-                ('subcategory', models.CharField(blank=True, max_length=200)),
-                ('origin', models.CharField(blank=True, max_length=40)),
-                ('tags', models.JSONField(default=list)),
-                ('tags_text', models.TextField(blank=True, default='')),
-                ('pull_requests', models.JSONField(default=list)),
-                ('pr_states', models.CharField(blank=True, default='', max_length=200)),
-                ('acus_consumed', models.FloatField(default=0)),
-                ('is_archived', models.BooleanField(default=False)),
-                ('parent_session_id', models.CharField(blank=True, max_length=100)),
-                ('user_id', models.CharField(blank=True, max_length=100)),
-                ('created_at', models.DateTimeField()),
-                ('updated_at', models.DateTimeField()),
-                ('raw', models.JSONField(default=dict)),
-                ('synced_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('org', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='sessions', to='dashboard.organization')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("session_id", models.CharField(max_length=100)),
+                ("title", models.TextField(blank=True)),
+                ("url", models.TextField(blank=True)),
+                ("status", models.CharField(max_length=40)),
+                ("status_detail", models.CharField(blank=True, max_length=60)),
+                ("category", models.CharField(blank=True, max_length=60)),
+                ("subcategory", models.CharField(blank=True, max_length=200)),
+                ("origin", models.CharField(blank=True, max_length=40)),
+                ("tags", models.JSONField(default=list)),
+                ("tags_text", models.TextField(blank=True, default="")),
+                ("pull_requests", models.JSONField(default=list)),
+                ("pr_states", models.CharField(blank=True, default="", max_length=200)),
+                ("acus_consumed", models.FloatField(default=0)),
+                ("is_archived", models.BooleanField(default=False)),
+                ("parent_session_id", models.CharField(blank=True, max_length=100)),
+                ("user_id", models.CharField(blank=True, max_length=100)),
+                ("created_at", models.DateTimeField()),
+                ("updated_at", models.DateTimeField()),
+                ("raw", models.JSONField(default=dict)),
+                ("synced_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "org",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="sessions",
+                        to="dashboard.organization",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='BulkItem',
+            name="BulkItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('session_label', models.CharField(blank=True, max_length=300)),
-                ('outcome', models.CharField(choices=[('pending', 'Waiting'), ('ok', 'Archived'), ('failed', 'Failed'), ('skipped', 'Skipped')], default='pending', max_length=10)),
-                ('error', models.TextField(blank=True)),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='items', to='dashboard.bulkrun')),
-                ('session', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='dashboard.session')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("session_label", models.CharField(blank=True, max_length=300)),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Waiting"),
+                            ("ok", "Archived"),
+                            ("failed", "Failed"),
+                            ("skipped", "Skipped"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("error", models.TextField(blank=True)),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="items",
+                        to="dashboard.bulkrun",
+                    ),
+                ),
+                (
+                    "session",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="dashboard.session",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='SyncRun',
+            name="SyncRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('full', models.BooleanField(default=False)),
-                ('state', models.CharField(choices=[('running', 'Running'), ('ok', 'Succeeded'), ('failed', 'Failed')], default='running', max_length=20)),
-                ('started_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('since', models.DateTimeField(blank=True, null=True)),
-                ('pages', models.PositiveIntegerField(default=0)),
-                ('seen', models.PositiveIntegerField(default=0)),
-                ('created', models.PositiveIntegerField(default=0)),
-                ('updated', models.PositiveIntegerField(default=0)),
-                ('error', models.TextField(blank=True)),
-                ('org', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='sync_runs', to='dashboard.organization')),
-                ('triggered_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("full", models.BooleanField(default=False)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[("running", "Running"), ("ok", "Succeeded"), ("failed", "Failed")],
+                        default="running",
+                        max_length=20,
+                    ),
+                ),
+                ("started_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("since", models.DateTimeField(blank=True, null=True)),
+                ("pages", models.PositiveIntegerField(default=0)),
+                ("seen", models.PositiveIntegerField(default=0)),
+                ("created", models.PositiveIntegerField(default=0)),
+                ("updated", models.PositiveIntegerField(default=0)),
+                ("error", models.TextField(blank=True)),
+                (
+                    "org",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="sync_runs",
+                        to="dashboard.organization",
+                    ),
+                ),
+                (
+                    "triggered_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.AddConstraint(
-            model_name='organization',
-            constraint=models.UniqueConstraint(fields=('base_url', 'org_id'), name='unique_org_per_api'),
+            model_name="organization",
+            constraint=models.UniqueConstraint(
+                fields=("base_url", "org_id"), name="unique_org_per_api"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='membership',
-            constraint=models.UniqueConstraint(fields=('user', 'org'), name='one_role_per_org'),
+            model_name="membership",
+            constraint=models.UniqueConstraint(fields=("user", "org"), name="one_role_per_org"),
         ),
         migrations.AddIndex(
-            model_name='auditevent',
-            index=models.Index(fields=['org', '-at'], name='audit_org_at'),
+            model_name="auditevent",
+            index=models.Index(fields=["org", "-at"], name="audit_org_at"),
         ),
         migrations.AddIndex(
-            model_name='auditevent',
-            index=models.Index(fields=['action', '-at'], name='audit_action_at'),
+            model_name="auditevent",
+            index=models.Index(fields=["action", "-at"], name="audit_action_at"),
         ),
         migrations.AddIndex(
-            model_name='session',
-            index=models.Index(fields=['is_archived', '-updated_at', '-id'], name='session_updated'),
+            model_name="session",
+            index=models.Index(
+                fields=["is_archived", "-updated_at", "-id"], name="session_updated"
+            ),
         ),
         migrations.AddIndex(
-            model_name='session',
-            index=models.Index(fields=['is_archived', '-created_at', '-id'], name='session_created'),
+            model_name="session",
+            index=models.Index(
+                fields=["is_archived", "-created_at", "-id"], name="session_created"
+            ),
         ),
         migrations.AddIndex(
-            model_name='session',
-            index=models.Index(fields=['is_archived', '-acus_consumed', '-id'], name='session_acus'),
+            model_name="session",
+            index=models.Index(
+                fields=["is_archived", "-acus_consumed", "-id"], name="session_acus"
+            ),
         ),
         migrations.AddIndex(
-            model_name='session',
-            index=models.Index(fields=['org', 'is_archived', '-updated_at'], name='session_org_updated'),
+            model_name="session",
+            index=models.Index(
+                fields=["org", "is_archived", "-updated_at"], name="session_org_updated"
+            ),
         ),
         migrations.AddIndex(
-            model_name='session',
-            index=models.Index(fields=['status', 'is_archived'], name='session_status'),
+            model_name="session",
+            index=models.Index(fields=["status", "is_archived"], name="session_status"),
         ),
         migrations.AddConstraint(
-            model_name='session',
-            constraint=models.UniqueConstraint(fields=('org', 'session_id'), name='unique_session_per_org'),
+            model_name="session",
+            constraint=models.UniqueConstraint(
+                fields=("org", "session_id"), name="unique_session_per_org"
+            ),
         ),
         migrations.AddIndex(
-            model_name='bulkitem',
-            index=models.Index(fields=['run', 'outcome'], name='bulkitem_run_outcome'),
+            model_name="bulkitem",
+            index=models.Index(fields=["run", "outcome"], name="bulkitem_run_outcome"),
         ),
         migrations.AddIndex(
-            model_name='syncrun',
-            index=models.Index(fields=['org', 'state', '-started_at'], name='syncrun_org_state'),
+            model_name="syncrun",
+            index=models.Index(fields=["org", "state", "-started_at"], name="syncrun_org_state"),
         ),
     ]

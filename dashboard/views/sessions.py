@@ -1,11 +1,323 @@
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+import logging
+from typing import Any
 
-from dashboard.access import visible_orgs
+from django.conf import settings
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+
+from dashboard import audit, devin, filters, sync
+from dashboard.access import (
+    OPERATOR,
+    HtmxHttpRequest,
+    org_for_user,
+    roles_by_org,
+    session_for_user,
+    visible_orgs,
+)
+from dashboard.bulk import start_bulk_archive
+from dashboard.crypto import CredentialDecryptError
+from dashboard.models import AuditEvent, BulkRun, Organization, Session, SyncRun
+
+log = logging.getLogger(__name__)
+
+# Columns the table shows; `raw` (the full JSON) stays in the database.
+ROW_FIELDS = [
+    "org_id",
+    "session_id",
+    "title",
+    "url",
+    "status",
+    "status_detail",
+    "category",
+    "subcategory",
+    "origin",
+    "tags",
+    "pull_requests",
+    "acus_consumed",
+    "is_archived",
+    "created_at",
+    "updated_at",
+]
 
 
-def sessions(request: HttpRequest) -> HttpResponse:
-    orgs = visible_orgs(request.user)
-    return render(request, "dashboard/sessions.html", {"orgs": orgs})
+def _back(request: HtmxHttpRequest) -> str:
+    """Where a non-htmx POST returns to: the page it came from, if it is ours."""
+    target = request.POST.get("next") or request.headers.get("referer", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return reverse("sessions")
+
+
+def _active_count(org_pks: list[int]) -> int:
+    return Session.objects.filter(org_id__in=org_pks, is_archived=False).count()
+
+
+def sessions(request: HtmxHttpRequest) -> HttpResponse:
+    orgs = list(visible_orgs(request.user))
+    roles = roles_by_org(request.user)
+    by_pk = {org.pk: org for org in orgs}
+    f = filters.SessionFilters.from_query(request.GET)
+    if f.org is not None and f.org not in by_pk:
+        f.org = None
+        f.errors.append("Unknown organization in the link; showing all.")
+
+    base = Session.objects.filter(org_id__in=list(by_pk))
+    matching = f.apply(base)
+    total = matching.count() if orgs else 0
+    rows = (
+        list(f.order(matching).only(*ROW_FIELDS)[: settings.SESSIONS_PER_PAGE + 1]) if total else []
+    )
+    has_next = len(rows) > settings.SESSIONS_PER_PAGE
+    rows = rows[: settings.SESSIONS_PER_PAGE]
+    for row in rows:
+        row.org = by_pk[row.org_id]  # no join: the orgs are already loaded
+        row.can_act = roles.get(row.org_id) == OPERATOR  # type: ignore[attr-defined]
+    # The default view counts exactly the active sessions: no need to count twice.
+    default_view = not f.is_filtered
+    active_count = total if default_view else (_active_count(list(by_pk)) if orgs else 0)
+
+    context: dict[str, Any] = {
+        "nav": "sessions",
+        "orgs": orgs,
+        "operator_orgs": [org for org in orgs if roles.get(org.pk) == OPERATOR],
+        "rows": rows,
+        "total": total,
+        "active_count": active_count,
+        "f": f,
+        "next_query": f.query(after=f.cursor_for(rows[-1])) if has_next else "",
+        "first_query": f.query() if f.after else "",
+        "clear_query": f.query(**dict.fromkeys(filters.FILTER_KEYS, "")),
+        "any_sessions": total > 0 or (orgs and base.exists()),
+        "can_act_any": any(role == OPERATOR for role in roles.values()),
+        "status_choices": filters.choices(filters.STATUSES, f.status),
+        "detail_choices": filters.choices(filters.STATUS_DETAILS, f.detail),
+        "category_choices": filters.choices(filters.CATEGORIES, f.category),
+        "origin_choices": filters.choices(filters.ORIGINS, f.origin),
+        "archived_choices": filters.ARCHIVED.items(),
+        "pr_choices": filters.PR_FILTERS.items(),
+        "sort_choices": filters.SORT_LABELS.items(),
+    }
+    runs = _latest_runs(orgs)
+    for org in orgs:
+        org.last_run = runs.get(org.pk)  # type: ignore[attr-defined]
+        org.can_sync = roles.get(org.pk) == OPERATOR  # type: ignore[attr-defined]
+    template = "dashboard/sessions.html"
+    if (
+        request.htmx
+        and not request.htmx.history_restore_request
+        and request.htmx.target == "results"
+    ):
+        template += "#results"
+    response = render(request, template, context)
+    patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+def _latest_runs(orgs: list[Organization]) -> dict[int, SyncRun]:
+    """The newest sync run of each org, in one query."""
+    if not orgs:
+        return {}
+    latest: dict[int, SyncRun] = {}
+    runs = SyncRun.objects.filter(org_id__in=[o.pk for o in orgs]).order_by("org_id", "-started_at")
+    # A handful of runs per org at most are scanned: old runs are not kept forever (see prune).
+    for run in runs.only("org_id", "state", "started_at", "finished_at", "error", "pages", "seen"):
+        latest.setdefault(run.org_id, run)
+    return latest
+
+
+def _render_row(
+    request: HtmxHttpRequest,
+    session: Session,
+    *,
+    error: str = "",
+    retry_after: float | None = None,
+    flash: bool = False,
+    counter: bool = False,
+) -> HttpResponse:
+    session.can_act = True  # type: ignore[attr-defined]  # only operators reach the actions
+    context = {
+        "row": session,
+        "can_act_any": True,
+        "error": error,
+        "retry_after": int(retry_after) + 1 if retry_after else None,
+        "flash": flash,
+        "active_count": _active_count(list(visible_orgs(request.user).values_list("pk", flat=True)))
+        if counter
+        else None,
+    }
+    return render(request, "dashboard/sessions.html#session-row-swap", context)
+
+
+def _act(request: HtmxHttpRequest, pk: int, action: str) -> HttpResponse:
+    session = session_for_user(request, pk, OPERATOR)
+    org = session.org
+    verb = "Archived" if action == "archive" else "Unarchived"
+    try:
+        client = org.client()
+        call = client.archive_session if action == "archive" else client.unarchive_session
+        answer = call(session.session_id)
+    except (devin.DevinError, CredentialDecryptError) as exc:
+        if isinstance(exc, devin.Forbidden) and org.can_manage is not False:
+            Organization.objects.filter(pk=org.pk).update(can_manage=False)
+        audit.record(
+            action,
+            request=request,
+            org=org,
+            outcome=AuditEvent.Outcome.FAILED,
+            session_id=session.session_id,
+            detail=str(exc),
+        )
+        message = f"Could not {action} “{session}”: {exc}"
+        if not request.htmx:
+            messages.error(request, message)
+            return redirect(_back(request))
+        session.refresh_from_db()  # the stored row, exactly as it was
+        return _render_row(
+            request,
+            session,
+            error=str(exc),
+            retry_after=exc.retry_after if isinstance(exc, devin.RateLimited) else None,
+        )
+
+    if org.can_manage is not True:
+        Organization.objects.filter(pk=org.pk).update(can_manage=True)
+    sync.store_sessions(org, [answer], from_action=True)
+    # The answer leaves status_detail/category/subcategory null: re-read for fresh badges. If the
+    # re-read fails, the action still happened and the known values stay.
+    try:
+        sync.store_sessions(org, [client.get_session(session.session_id)])
+    except devin.DevinError as exc:
+        log.info("re-read of %s after %s failed: %s", session.session_id, action, exc)
+    audit.record(action, request=request, org=org, session_id=session.session_id)
+    session.refresh_from_db()
+    if not request.htmx:
+        messages.success(request, f"{verb} “{session}”.")
+        return redirect(_back(request))
+    return _render_row(request, session, flash=True, counter=True)
+
+
+@require_POST
+def session_archive(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    return _act(request, pk, "archive")
+
+
+@require_POST
+def session_unarchive(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    return _act(request, pk, "unarchive")
+
+
+@require_GET
+def session_row(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    session = session_for_user(request, pk)
+    roles = roles_by_org(request.user)
+    session.can_act = roles.get(session.org_id) == OPERATOR  # type: ignore[attr-defined]
+    context = {"row": session, "can_act_any": OPERATOR in roles.values()}
+    return render(request, "dashboard/sessions.html#session-row", context)
+
+
+@require_POST
+def session_track(request: HtmxHttpRequest) -> HttpResponse:
+    """Start tracking a session by id or URL: GET it from Devin and store it."""
+    roles = roles_by_org(request.user)
+    operator_orgs = [pk for pk, role in roles.items() if role == OPERATOR]
+    raw_org = request.POST.get("org", "")
+    if raw_org.isdigit() and int(raw_org) in operator_orgs:
+        org_pk = int(raw_org)
+    elif not raw_org and len(operator_orgs) == 1:
+        org_pk = operator_orgs[0]
+    else:
+        messages.error(request, "Choose one of your organizations to track the session in.")
+        return redirect(_back(request))
+    org = org_for_user(request, org_pk, OPERATOR)
+    try:
+        session_id = devin.normalize_session_id(request.POST.get("ref", ""))
+    except ValueError as exc:
+        messages.error(request, f"That is not a session id or URL: {exc}")
+        return redirect(_back(request))
+    try:
+        found = org.client().get_session(session_id)
+    except devin.NotFound:
+        messages.error(request, f"{org} has no session {session_id}. Check the id and the org.")
+        return redirect(_back(request))
+    except (devin.DevinError, CredentialDecryptError) as exc:
+        messages.error(request, f"Could not fetch {session_id}: {exc}")
+        return redirect(_back(request))
+    sync.store_sessions(org, [found])
+    audit.record("track", request=request, org=org, session_id=session_id)
+    messages.success(request, f"Now tracking {session_id} in {org.name}.")
+    query = filters.SessionFilters(archived="all", q=session_id).query()
+    return HttpResponseRedirect(f"{reverse('sessions')}?{query}")
+
+
+@require_POST
+def org_sync(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    org = org_for_user(request, pk, OPERATOR)
+    run = sync.sync_in_background(org, user=request.user)
+    if not request.htmx:
+        messages.info(request, f"Sync of {org.name} started. Reload to see the sessions it finds.")
+        return redirect(_back(request))
+    context = {"org": org, "run": run, "can_sync": True}
+    return render(request, "dashboard/sessions.html#sync-status", context)
+
+
+@require_GET
+def org_sync_status(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    org = org_for_user(request, pk)
+    run = org.sync_runs.order_by("-started_at").first()
+    return render(
+        request,
+        "dashboard/sessions.html#sync-status",
+        {"org": org, "run": run, "can_sync": (roles_by_org(request.user).get(org.pk) == OPERATOR)},
+    )
+
+
+@require_POST
+def bulk_archive(request: HtmxHttpRequest) -> HttpResponse:
+    roles = roles_by_org(request.user)
+    operator_orgs = [pk for pk, role in roles.items() if role == OPERATOR]
+    targets = Session.objects.filter(org_id__in=operator_orgs, is_archived=False)
+    if request.POST.get("scope") == "filter":
+        f = filters.SessionFilters.from_query(request.POST)  # the filter travels in the form
+        if f.archived == "archived":
+            messages.info(request, "Those sessions are already archived.")
+            return redirect(_back(request))
+        targets = f.apply(targets)
+        description = f"all active sessions matching {f.query() or 'no filter'}"
+    else:
+        ids = [int(v) for v in request.POST.getlist("ids") if v.isdigit()]
+        targets = targets.filter(pk__in=ids)
+        description = f"{len(ids)} selected sessions"
+    run = start_bulk_archive(request, targets, description)
+    if run is None:
+        messages.info(request, "No active sessions that you can archive were selected.")
+        return redirect(_back(request))
+    return redirect("bulk_run", pk=run.pk)
+
+
+@require_GET
+def bulk_run(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(BulkRun, pk=pk, actor=request.user)
+    items = list(run.items.select_related("session", "session__org").order_by("pk"))
+    counts = dict.fromkeys(("pending", "ok", "failed", "skipped"), 0)
+    for item in items:
+        counts[item.outcome] += 1
+    context = {
+        "run": run,
+        "items": items,
+        "counts": counts,
+        "total": len(items),
+        "done": len(items) - counts["pending"],
+    }
+    template = "dashboard/bulk.html"
+    if request.htmx:
+        template += "#progress"
+    return render(request, template, context)

@@ -30,6 +30,9 @@
   document.addEventListener("click", (event) => {
     const close = event.target.closest("[data-dismiss]");
     if (close) close.parentElement.remove();
+    // Plain (non-htmx) buttons that need a second thought; htmx ones use hx-confirm.
+    const confirming = event.target.closest("[data-confirm]");
+    if (confirming && !window.confirm(confirming.dataset.confirm)) event.preventDefault();
   });
 
   document.addEventListener("DOMContentLoaded", () => {

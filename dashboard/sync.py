@@ -1,0 +1,273 @@
+"""Keeping the dashboard's copy of sessions in step with the Devin API.
+
+Sessions arrive from three places: the list endpoint (sync), a single GET (track, re-read after an
+action) and an action's own answer (archive/unarchive). All go through `store_sessions`, which
+never lets older data overwrite newer data and never lets an action answer's nulls erase
+known values.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections, transaction
+from django.utils import timezone
+
+from dashboard import audit, devin
+from dashboard.crypto import CredentialDecryptError
+from dashboard.models import AuditEvent, Organization, Session, SyncRun
+
+log = logging.getLogger(__name__)
+
+# Null in archive/unarchive answers even when known ("only populated on get/list endpoints").
+ACTION_NULL_FIELDS = ("status_detail", "category", "subcategory")
+# A run still "running" after this long died with its process; another may start.
+STALE_RUN = timedelta(minutes=30)
+BATCH = 500
+
+
+@dataclass
+class StoreResult:
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+
+
+def session_fields(item: devin.Session) -> dict[str, Any]:
+    """Model field values for one API session."""
+    states = [pr.pr_state or "unknown" for pr in item.pull_requests]
+    return {
+        "title": item.title or "",
+        "url": item.url,
+        "status": item.status,
+        "status_detail": item.status_detail or "",
+        "category": item.category or "",
+        "subcategory": item.subcategory or "",
+        "origin": item.origin or "",
+        "tags": list(item.tags),
+        "tags_text": "".join(f"|{t}" for t in item.tags) + "|" if item.tags else "",
+        "pull_requests": [
+            {"pr_url": pr.pr_url, "pr_state": pr.pr_state} for pr in item.pull_requests
+        ],
+        "pr_states": "|" + "|".join(dict.fromkeys(states)) + "|" if states else "",
+        "acus_consumed": item.acus_consumed,
+        "is_archived": item.is_archived,
+        "parent_session_id": item.parent_session_id or "",
+        "user_id": item.user_id or "",
+        "created_at": item.created_at,
+        "updated_at": item.updated_at,
+        "raw": item.raw,
+    }
+
+
+def store_sessions(
+    org: Organization,
+    items: Iterable[devin.Session],
+    *,
+    from_action: bool = False,
+    newer_than: datetime | None = None,
+) -> StoreResult:
+    """Insert or update sessions in bulk (a few queries per batch, none per row).
+
+    An item replaces the stored row only if it is at least as new (`updated_at`). On a tie, list
+    data loses to a row written after `newer_than` (the start of the sync run): that row came from
+    an action that landed while the sync was paging. With `from_action`, the fields an action
+    answer leaves null keep their known values.
+    """
+    result = StoreResult()
+    items = list(items)
+    for start in range(0, len(items), BATCH):
+        _store_batch(org, items[start : start + BATCH], from_action, newer_than, result)
+    return result
+
+
+def _store_batch(
+    org: Organization,
+    items: list[devin.Session],
+    from_action: bool,
+    newer_than: datetime | None,
+    result: StoreResult,
+) -> None:
+    latest: dict[str, devin.Session] = {}
+    for item in items:
+        known = latest.get(item.session_id)
+        if known is None or item.updated_at >= known.updated_at:
+            latest[item.session_id] = item
+    now = timezone.now()
+    with transaction.atomic():
+        # Lock the rows we may overwrite, so an archive landing now waits for us (or we for it)
+        # and the updated_at comparison below cannot race. SQLite locks the whole database.
+        existing = {
+            row.session_id: row
+            for row in Session.objects.select_for_update().filter(
+                org=org, session_id__in=list(latest)
+            )
+        }
+        new_rows: list[Session] = []
+        changed: list[Session] = []
+        for session_id, item in latest.items():
+            values = session_fields(item)
+            row = existing.get(session_id)
+            if row is None:
+                new_rows.append(Session(org=org, session_id=session_id, synced_at=now, **values))
+                continue
+            if item.updated_at < row.updated_at or (
+                newer_than is not None
+                and item.updated_at == row.updated_at
+                and row.synced_at > newer_than
+            ):
+                result.skipped += 1
+                continue
+            if from_action:
+                for name in ACTION_NULL_FIELDS:
+                    # A detail refines a status: the known one is only still true if the status
+                    # did not change (a running session that was archived is now suspended).
+                    stale = name == "status_detail" and values["status"] != row.status
+                    if not values[name] and not stale:
+                        values[name] = getattr(row, name)
+                values["raw"] = {**row.raw, **{k: v for k, v in item.raw.items() if v is not None}}
+            for name, value in values.items():
+                setattr(row, name, value)
+            row.synced_at = now
+            changed.append(row)
+        Session.objects.bulk_create(new_rows, batch_size=BATCH)
+        Session.objects.bulk_update(changed, STORED_FIELDS, batch_size=BATCH)
+    result.created += len(new_rows)
+    result.updated += len(changed)
+
+
+STORED_FIELDS = [
+    "title",
+    "url",
+    "status",
+    "status_detail",
+    "category",
+    "subcategory",
+    "origin",
+    "tags",
+    "tags_text",
+    "pull_requests",
+    "pr_states",
+    "acus_consumed",
+    "is_archived",
+    "parent_session_id",
+    "user_id",
+    "created_at",
+    "updated_at",
+    "raw",
+    "synced_at",
+]
+
+
+def last_success(org: Organization) -> SyncRun | None:
+    return org.sync_runs.filter(state=SyncRun.State.OK).order_by("-started_at").first()
+
+
+def running_run(org: Organization) -> SyncRun | None:
+    return (
+        org.sync_runs.filter(state=SyncRun.State.RUNNING, started_at__gt=timezone.now() - STALE_RUN)
+        .order_by("-started_at")
+        .first()
+    )
+
+
+def start_run(org: Organization, *, full: bool = False, user: Any = None) -> SyncRun:
+    """Record a new run. Incremental from the last success minus an overlap, unless full."""
+    previous = None if full else last_success(org)
+    since = None
+    if previous is not None:
+        since = previous.started_at - timedelta(seconds=settings.SYNC_OVERLAP_SECONDS)
+    return SyncRun.objects.create(
+        org=org,
+        full=previous is None,
+        since=since,
+        triggered_by=user if user is not None and user.pk else None,
+    )
+
+
+def run_sync(run: SyncRun, on_page: Callable[[SyncRun], None] | None = None) -> SyncRun:
+    """Walk the list endpoint for `run`'s org and store what it returns. Never raises DevinError."""
+    org = run.org
+    updated_after = int(run.since.timestamp()) if run.since else None
+    try:
+        client = org.client()
+        # Whether the list includes archived sessions by default is undocumented: ask for both.
+        for archived in (False, True):
+            for page in client.list_sessions(
+                first=200, updated_after=updated_after, is_archived=archived
+            ):
+                stored = store_sessions(org, page.items, newer_than=run.started_at)
+                run.pages += 1
+                run.seen += len(page.items)
+                run.created += stored.created
+                run.updated += stored.updated
+                SyncRun.objects.filter(pk=run.pk).update(
+                    pages=run.pages, seen=run.seen, created=run.created, updated=run.updated
+                )
+                if on_page is not None:
+                    on_page(run)
+    except (devin.DevinError, CredentialDecryptError) as exc:
+        run.state = SyncRun.State.FAILED
+        run.error = str(exc)
+        log.warning("sync of %s failed: %s", org.org_id, exc)
+    else:
+        run.state = SyncRun.State.OK
+    run.finished_at = timezone.now()
+    run.save()
+    audit.record(
+        "sync",
+        actor=run.triggered_by,
+        org=org,
+        outcome=AuditEvent.Outcome.OK
+        if run.state == SyncRun.State.OK
+        else AuditEvent.Outcome.FAILED,
+        detail=(
+            f"{'full' if run.full else 'incremental'}: {run.pages} pages, {run.seen} seen, "
+            f"{run.created} new, {run.updated} updated" + (f"; {run.error}" if run.error else "")
+        ),
+        actor_name="" if run.triggered_by else "sync job",
+    )
+    log.info(
+        "sync of %s %s: pages=%s seen=%s created=%s updated=%s",
+        org.org_id,
+        run.state,
+        run.pages,
+        run.seen,
+        run.created,
+        run.updated,
+    )
+    return run
+
+
+def sync_org(org: Organization, *, full: bool = False, user: Any = None) -> SyncRun:
+    return run_sync(start_run(org, full=full, user=user))
+
+
+def sync_in_background(org: Organization, *, user: Any = None) -> SyncRun:
+    """Start a sync in a thread (a "Sync now" click) unless one is already running."""
+    current = running_run(org)
+    if current is not None:
+        return current
+    run = start_run(org, user=user)
+
+    def work() -> None:
+        try:
+            run_sync(run)
+        except Exception:  # the thread has no caller to tell; the run must not stay "running"
+            log.exception("sync of %s crashed", org.org_id)
+            SyncRun.objects.filter(pk=run.pk).update(
+                state=SyncRun.State.FAILED,
+                error="The sync stopped on an internal error; see the server log.",
+                finished_at=timezone.now(),
+            )
+        finally:
+            close_old_connections()
+
+    threading.Thread(target=work, name=f"sync-{org.org_id}", daemon=True).start()
+    return run

@@ -1,0 +1,215 @@
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from django.forms.models import model_to_dict
+from django.test import Client
+
+from dashboard import sync
+from dashboard.models import AuditEvent, Organization, Session
+
+pytestmark = pytest.mark.django_db
+
+HX = {"HX-Request": "true"}
+
+
+@pytest.fixture
+def running(fake: Any, acme: Any) -> Session:
+    """A running, categorised acme session with PRs, as the dashboard knows it."""
+    created = fake.add_session(
+        "org-acme",
+        title="Fix flaky payments test",
+        status="running",
+        status_detail="working",
+        category="bug_fixing",
+        subcategory="Flaky tests",
+        pull_requests=[
+            {"pr_url": "https://github.com/acme/pay/pull/7", "pr_state": "open"},
+            {"pr_url": "https://github.com/acme/pay/pull/8", "pr_state": "merged"},
+        ],
+        is_archived=False,
+    )
+    assert sync.sync_org(acme).state == "ok"
+    return Session.objects.get(org=acme, session_id=created["session_id"])
+
+
+def snapshot(session: Session) -> dict[str, Any]:
+    return model_to_dict(Session.objects.get(pk=session.pk))
+
+
+def test_archive_swaps_the_row_with_fresh_badges(
+    client: Client, running: Session, operator: Any, fake: Any
+) -> None:
+    client.force_login(operator)
+    active_before = Session.objects.filter(is_archived=False).count()
+    response = client.post(f"/sessions/{running.pk}/archive/", headers=HX)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.lstrip().startswith(f'<tr id="session-{running.pk}"')
+    assert 'class="badge badge-warn">suspended<' in html
+    assert "user request" in html  # the re-read's fresh status_detail
+    assert "archived-marker" in html
+    assert ">Unarchive<" in html.replace("\n", "").replace("  ", "") or "Unarchive" in html
+    assert "Bug fixing" in html.replace("bug fixing", "Bug fixing")
+    assert 'href="https://github.com/acme/pay/pull/7"' in html
+    assert ">merged<" in html
+    assert f'hx-swap-oob="true">{active_before - 1}<' in html
+    stored = Session.objects.get(pk=running.pk)
+    assert stored.is_archived
+    assert stored.status == "suspended"
+    assert (stored.category, stored.subcategory) == ("bug_fixing", "Flaky tests")
+    assert fake.get("org-acme", running.session_id)["is_archived"] is True
+    event = AuditEvent.objects.get(action="archive")
+    assert (event.actor, event.outcome, event.session_id) == (operator, "ok", running.session_id)
+    assert Organization.objects.get(pk=running.org_id).can_manage is True
+
+
+def test_unarchive_swaps_back(client: Client, running: Session, operator: Any) -> None:
+    client.force_login(operator)
+    client.post(f"/sessions/{running.pk}/archive/", headers=HX)
+    response = client.post(f"/sessions/{running.pk}/unarchive/", headers=HX)
+    html = response.content.decode()
+    assert "archived-marker" not in html
+    assert "Archive" in html and "Unarchive" not in html
+    assert not Session.objects.get(pk=running.pk).is_archived
+    assert AuditEvent.objects.filter(action="unarchive", outcome="ok").count() == 1
+
+
+def test_archive_without_htmx_redirects_with_a_flash(
+    client: Client, running: Session, operator: Any
+) -> None:
+    client.force_login(operator)
+    response = client.post(
+        f"/sessions/{running.pk}/archive/", {"next": "/?status=running"}, follow=True
+    )
+    assert response.redirect_chain == [("/?status=running", 302)]
+    assert "Archived “Fix flaky payments test”." in response.content.decode()
+    assert Session.objects.get(pk=running.pk).is_archived
+
+
+def test_when_the_reread_fails_the_archive_still_shows_with_known_values(
+    client: Client, running: Session, operator: Any, fake: Any
+) -> None:
+    client.force_login(operator)
+    fake.inject("status", status=503, count=None, method="GET")
+    response = client.post(f"/sessions/{running.pk}/archive/", headers=HX)
+    fake.clear_faults()
+    html = response.content.decode()
+    assert "archived-marker" in html
+    stored = Session.objects.get(pk=running.pk)
+    assert stored.is_archived and stored.category == "bug_fixing"
+    assert stored.status == "suspended"
+    assert stored.status_detail == ""  # "working" no longer holds for a suspended session
+
+
+FAILURES: list[tuple[dict[str, Any], str]] = [
+    ({"kind": "status", "status": 401}, "was rejected (401)"),
+    ({"kind": "status", "status": 403}, "(403)"),
+    ({"kind": "status", "status": 404}, "404"),
+    ({"kind": "status", "status": 409}, "409"),
+    ({"kind": "status", "status": 500}, "500"),
+    ({"kind": "429", "retry_after": "30"}, "Try again in"),
+    ({"kind": "429"}, "429"),
+    ({"kind": "malformed_json"}, "JSON"),
+    ({"kind": "missing_fields"}, "missing"),
+    ({"kind": "drop"}, "connection"),
+]
+
+
+@pytest.mark.parametrize(
+    ("fault", "words"), FAILURES, ids=[f["kind"] + str(f.get("status", "")) for f, _ in FAILURES]
+)
+def test_each_failure_leaves_the_row_and_shows_why(
+    client: Client, running: Session, operator: Any, fake: Any, fault: dict[str, Any], words: str
+) -> None:
+    client.force_login(operator)
+    before = snapshot(running)
+    options: dict[str, Any] = {k: v for k, v in fault.items() if k != "kind"}
+    fake.inject(fault["kind"], count=None, method="POST", path="/archive", **options)
+    response = client.post(f"/sessions/{running.pk}/archive/", headers=HX)
+    fake.clear_faults()
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'class="row-error" role="alert"><strong>Archive failed.</strong>' in html
+    assert words.lower() in html.lower(), html
+    assert "Retry" in html and "Nothing was changed." in html
+    assert snapshot(running) == before
+    event = AuditEvent.objects.get(action="archive")
+    assert event.outcome == "failed" and event.detail
+
+
+def test_forbidden_is_remembered_on_the_org(
+    client: Client, running: Session, operator: Any, fake: Any, acme: Any
+) -> None:
+    acme.set_token(fake.tokens["org-acme"]["view"])
+    acme.save()
+    client.force_login(operator)
+    html = client.post(f"/sessions/{running.pk}/archive/", headers=HX).content.decode()
+    assert "ManageOrgSessions" in html
+    assert Organization.objects.get(pk=acme.pk).can_manage is False
+    assert not Session.objects.get(pk=running.pk).is_archived
+
+
+def test_failure_without_htmx_flashes_the_reason(
+    client: Client, running: Session, operator: Any, fake: Any
+) -> None:
+    client.force_login(operator)
+    fake.inject("status", status=403, method="POST")
+    response = client.post(f"/sessions/{running.pk}/archive/", follow=True)
+    assert "Could not archive" in response.content.decode()
+    assert not Session.objects.get(pk=running.pk).is_archived
+
+
+def test_viewer_forged_post_is_forbidden(
+    client: Client, running: Session, viewer: Any, fake: Any
+) -> None:
+    client.force_login(viewer)
+    page = client.get("/").content.decode()
+    assert running.session_id in page
+    assert "/archive/" not in page
+    fake.reset_stats()
+    assert client.post(f"/sessions/{running.pk}/archive/", headers=HX).status_code == 403
+    assert client.post(f"/sessions/{running.pk}/unarchive/").status_code == 403
+    assert not any(path.endswith("/archive") for _, path in fake.calls)
+    assert not Session.objects.get(pk=running.pk).is_archived
+
+
+def test_outsider_gets_404(client: Client, running: Session, outsider: Any) -> None:
+    client.force_login(outsider)
+    assert client.post(f"/sessions/{running.pk}/archive/", headers=HX).status_code == 404
+    assert client.get(f"/sessions/{running.pk}/row/").status_code == 404
+
+
+def test_csrf_is_enforced(running: Session, operator: Any) -> None:
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(operator)
+    assert client.post(f"/sessions/{running.pk}/archive/", headers=HX).status_code == 403
+    page = client.get("/").content.decode()
+    token = re.search(r'"X-CSRFToken": "([^"]+)"', page)
+    assert token is not None
+    response = client.post(
+        f"/sessions/{running.pk}/archive/", headers={**HX, "X-CSRFToken": token.group(1)}
+    )
+    assert response.status_code == 200
+    assert Session.objects.get(pk=running.pk).is_archived
+
+
+def test_hostile_strings_render_inert(client: Client, fake: Any, acme: Any, operator: Any) -> None:
+    fake.add_session(
+        "org-acme",
+        title='<script>alert("t")</script>',
+        tags=["<img src=x onerror=alert(1)>"],
+        url="javascript:alert(1)",
+        pull_requests=[{"pr_url": "javascript:alert(2)", "pr_state": "<b>open</b>"}],
+        status="running",
+        is_archived=False,
+    )
+    sync.sync_org(acme)
+    client.force_login(operator)
+    html = client.get("/").content.decode()
+    assert "<script>alert" not in html
+    assert "<img src=x" not in html
+    assert 'href="javascript:' not in html
+    assert "&lt;script&gt;alert(&quot;t&quot;)&lt;/script&gt;" in html

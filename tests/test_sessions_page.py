@@ -1,0 +1,196 @@
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from dashboard import sync
+from dashboard.models import Session
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def synced(fake: Any, acme: Any, globex: Any) -> Any:
+    assert sync.sync_org(acme).state == "ok"
+    assert sync.sync_org(globex).state == "ok"
+    return fake
+
+
+def ids_on_page(client: Client, query: str = "") -> list[str]:
+    response = client.get("/" + (f"?{query}" if query else ""))
+    assert response.status_code == 200
+    html = response.content.decode()
+    return [part.split("<")[0] for part in html.split('<span class="detail mono">')[1:]]
+
+
+def login(client: Client, user: Any) -> Client:
+    client.force_login(user)
+    return client
+
+
+def test_default_view_shows_active_sessions_of_my_orgs_newest_first(
+    client: Client, synced: Any, operator: Any
+) -> None:
+    login(client, operator)
+    shown = ids_on_page(client)
+    expected = list(
+        Session.objects.filter(org__org_id="org-acme", is_archived=False)
+        .order_by("-updated_at", "-pk")
+        .values_list("session_id", flat=True)[:50]
+    )
+    assert shown == expected
+    assert not Session.objects.filter(session_id__in=shown, org__org_id="org-globex").exists()
+
+
+def test_other_orgs_never_appear(client: Client, synced: Any, viewer: Any, globex: Any) -> None:
+    login(client, viewer)
+    response = client.get("/?archived=all")
+    assert b"Globex" not in response.content
+    assert b"org-globex" not in response.content
+    # Asking for another org by pk is treated as unknown, not revealed.
+    response = client.get(f"/?org={globex.pk}")
+    assert b"Unknown organization" in response.content
+    assert b"Globex" not in response.content
+
+
+@pytest.mark.parametrize(
+    ("query", "check"),
+    [
+        ("status=running", lambda s: s.status == "running" and not s.is_archived),
+        ("status=running&status=error", lambda s: s.status in {"running", "error"}),
+        ("detail=waiting_for_user", lambda s: s.status_detail == "waiting_for_user"),
+        ("category=bug_fixing", lambda s: s.category == "bug_fixing"),
+        ("archived=archived", lambda s: s.is_archived),
+        ("pr=none", lambda s: s.pull_requests == []),
+        ("pr=merged", lambda s: any(p["pr_state"] == "merged" for p in s.pull_requests)),
+        ("origin=slack", lambda s: s.origin == "slack"),
+    ],
+)
+def test_each_filter_selects_exactly_the_matching_sessions(
+    client: Client, synced: Any, admin: Any, query: str, check: Any
+) -> None:
+    login(client, admin)
+    shown = ids_on_page(client, query + "&archived=all" if "archived" not in query else query)
+    everything = list(Session.objects.all())
+    expected = {s.session_id for s in everything if check(s)}
+    assert expected, f"the seed has no session for {query}"
+    assert set(shown) <= expected
+    assert len(shown) == min(len(expected), 50)
+
+
+def test_tag_and_text_search(client: Client, synced: Any, admin: Any) -> None:
+    login(client, admin)
+    tagged = Session.objects.exclude(tags=[]).first()
+    assert tagged is not None
+    tag = tagged.tags[0]
+    shown = ids_on_page(client, f"tag={tag}&archived=all")
+    assert tagged.session_id in shown
+    assert all(tag in Session.objects.get(session_id=sid).tags for sid in shown)
+    word = tagged.title.split()[0]
+    shown = ids_on_page(client, f"q={word}&archived=all")
+    assert tagged.session_id in shown
+    assert ids_on_page(client, f"q={tagged.session_id[6:14]}&archived=all") == [tagged.session_id]
+
+
+@pytest.mark.parametrize(
+    ("sort", "column"), [("created", "-created_at"), ("acus", "-acus_consumed")]
+)
+def test_sorting(client: Client, synced: Any, admin: Any, sort: str, column: str) -> None:
+    login(client, admin)
+    shown = ids_on_page(client, f"sort={sort}&archived=all")
+    expected = list(
+        Session.objects.order_by(column, "-pk").values_list("session_id", flat=True)[:50]
+    )
+    assert shown == expected
+
+
+def test_keyset_pages_cover_everything_once(
+    client: Client, synced: Any, admin: Any, settings: Any
+) -> None:
+    settings.SESSIONS_PER_PAGE = 7
+    login(client, admin)
+    seen: list[str] = []
+    query = "archived=all"
+    for _ in range(50):
+        html = client.get(f"/?{query}").content.decode()
+        seen += [p.split("<")[0] for p in html.split('<span class="detail mono">')[1:]]
+        next_link = re.search(r'href="\?([^"]*)"[^>]*>Next page', html)
+        if next_link is None:
+            break
+        query = next_link.group(1).replace("&amp;", "&")
+        assert "after=" in query
+    assert len(seen) == len(set(seen)) == Session.objects.count()
+
+
+def test_header_counter_counts_active_sessions(client: Client, synced: Any, operator: Any) -> None:
+    login(client, operator)
+    active = Session.objects.filter(org__org_id="org-acme", is_archived=False).count()
+    response = client.get("/?status=error")
+    assert (
+        f'id="active-count" class="counter" title="Active (not archived) sessions">{active}<'
+        in response.content.decode()
+    )
+
+
+def test_garbled_query_is_not_a_500(client: Client, synced: Any, admin: Any) -> None:
+    login(client, admin)
+    for query in [
+        "after=%%%",
+        "after=eyJ4Ijox",
+        "org=abc",
+        "sort=evil",
+        "archived=maybe",
+        "pr=<x>",
+    ]:
+        assert client.get(f"/?{query}").status_code == 200
+
+
+def test_htmx_filter_returns_only_the_results(client: Client, synced: Any, admin: Any) -> None:
+    login(client, admin)
+    response = client.get(
+        "/?status=running", headers={"HX-Request": "true", "HX-Target": "results"}
+    )
+    html = response.content.decode()
+    assert html.lstrip().startswith('<div id="results"')
+    assert "<html" not in html
+    assert "HX-Request" in response["Vary"]
+
+
+def test_empty_states(client: Client, make_user: Any, admin: Any, viewer: Any) -> None:
+    login(client, admin)
+    # acme exists (viewer fixture) but has no sessions yet.
+    assert b"No sessions yet" in client.get("/").content
+    assert b"No sessions match" not in client.get("/").content
+    nobody = make_user("nobody")
+    login(client, nobody)
+    assert b"Ask an admin" in client.get("/").content
+
+
+def test_query_count_is_the_same_at_10_and_200_rows(
+    client: Client,
+    fake: Any,
+    acme: Any,
+    operator: Any,
+    django_assert_num_queries: Any,
+    settings: Any,
+) -> None:
+    settings.SESSIONS_PER_PAGE = 200
+    login(client, operator)
+    sync.sync_org(acme)
+    Session.objects.filter(pk__in=list(Session.objects.values_list("pk", flat=True)[10:])).delete()
+    assert Session.objects.filter(is_archived=False).count() <= 10
+    client.get("/")  # warm up the session
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as small:
+        client.get("/")
+    for _ in range(200):
+        fake.add_session("org-acme", status="running")
+    sync.sync_org(acme)
+    assert Session.objects.filter(is_archived=False).count() >= 200
+    with django_assert_num_queries(len(small.captured_queries)):
+        client.get("/")

@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from dashboard import devin, sync
+from dashboard.models import AuditEvent, Session, SyncRun
+
+pytestmark = pytest.mark.django_db
+
+
+def fake_ids(fake: Any, org_id: str) -> set[str]:
+    return {s["session_id"] for s in fake.sessions(org_id)}
+
+
+def test_first_sync_is_full_and_stores_every_session_once(fake: Any, acme: Any) -> None:
+    run = sync.sync_org(acme)
+    assert run.state == SyncRun.State.OK, run.error
+    assert run.full and run.since is None
+    stored = set(Session.objects.filter(org=acme).values_list("session_id", flat=True))
+    assert stored == fake_ids(fake, "org-acme")
+    assert run.created == len(stored) and run.updated == 0
+    archived_in_fake = {s["session_id"] for s in fake.sessions("org-acme") if s["is_archived"]}
+    assert archived_in_fake, "the seed should include archived sessions"
+    assert archived_in_fake == set(
+        Session.objects.filter(org=acme, is_archived=True).values_list("session_id", flat=True)
+    )
+
+
+def test_second_sync_is_incremental_with_overlap(fake: Any, acme: Any, settings: Any) -> None:
+    first = sync.sync_org(acme)
+    target = fake.sessions("org-acme")[0]["session_id"]
+    fake.update_session("org-acme", target, title="Renamed in Devin")
+    fake.reset_stats()
+    second = sync.sync_org(acme)
+    assert second.state == SyncRun.State.OK
+    assert not second.full
+    assert second.since == first.started_at - timedelta(seconds=settings.SYNC_OVERLAP_SECONDS)
+    # Only what changed since the watermark comes back, not the whole org again.
+    assert 1 <= second.seen < first.seen
+    assert Session.objects.get(session_id=target).title == "Renamed in Devin"
+    assert second.created == 0
+
+
+def test_older_list_data_never_undoes_an_archive(fake: Any, acme: Any) -> None:
+    sync.sync_org(acme)
+    row = Session.objects.filter(org=acme, is_archived=False).first()
+    assert row is not None
+    client = acme.client()
+    # The sync read this page before the archive landed...
+    stale = client.get_session(row.session_id)
+    run_started = row.synced_at
+    archived = client.archive_session(row.session_id)
+    sync.store_sessions(acme, [archived], from_action=True)
+    # ...and writes it after: the archive must survive.
+    result = sync.store_sessions(acme, [stale], newer_than=run_started)
+    assert result.skipped == 1
+    assert Session.objects.get(pk=row.pk).is_archived
+
+
+def test_tie_on_updated_at_keeps_a_row_written_during_the_run(fake: Any, acme: Any) -> None:
+    sync.sync_org(acme)
+    row = Session.objects.filter(org=acme, is_archived=False).first()
+    assert row is not None
+    listed = acme.client().get_session(row.session_id)
+    run_started = row.synced_at
+    Session.objects.filter(pk=row.pk).update(
+        is_archived=True, synced_at=run_started + timedelta(seconds=1)
+    )
+    sync.store_sessions(acme, [listed], newer_than=run_started)
+    assert Session.objects.get(pk=row.pk).is_archived
+
+
+def test_action_answer_nulls_keep_known_category(fake: Any, acme: Any) -> None:
+    sync.sync_org(acme)
+    row = Session.objects.filter(org=acme, is_archived=False).exclude(category="").first()
+    assert row is not None
+    answer = acme.client().archive_session(row.session_id)
+    assert answer.category is None  # the API leaves it null on actions
+    sync.store_sessions(acme, [answer], from_action=True)
+    stored = Session.objects.get(pk=row.pk)
+    assert stored.category == row.category
+    assert stored.subcategory == row.subcategory
+    assert stored.is_archived
+
+
+def test_upsert_is_bulk(fake: Any, acme: Any, django_assert_max_num_queries: Any) -> None:
+    items = list(acme.client().list_page(first=200).items)
+    assert len(items) >= 20
+    with django_assert_max_num_queries(8):
+        sync.store_sessions(acme, items)
+    with django_assert_max_num_queries(8):
+        sync.store_sessions(acme, items)
+
+
+def test_failed_sync_records_the_reason_and_keeps_sessions(fake: Any, acme: Any) -> None:
+    sync.sync_org(acme)
+    before = Session.objects.filter(org=acme).count()
+    acme.set_token("cog_" + "Z" * 40)
+    acme.save()
+    run = sync.sync_org(acme)
+    assert run.state == SyncRun.State.FAILED
+    assert "rejected (401)" in run.error
+    assert Session.objects.filter(org=acme).count() == before
+    event = AuditEvent.objects.filter(action="sync").latest("at")
+    assert event.outcome == "failed"
+
+
+def test_sync_command_reports_counts(fake: Any, acme: Any, globex: Any) -> None:
+    out = StringIO()
+    call_command("sync_sessions", stdout=out)
+    assert "org-acme: full sync ok" in out.getvalue()
+    assert "org-globex: full sync ok" in out.getvalue()
+    out = StringIO()
+    call_command("sync_sessions", "--org", "org-acme", stdout=out)
+    assert "org-acme: incremental sync ok" in out.getvalue()
+    assert "globex" not in out.getvalue()
+
+
+def test_sync_command_fails_loudly(fake: Any, acme: Any) -> None:
+    with pytest.raises(CommandError, match="No organization with id org-nope"):
+        call_command("sync_sessions", "--org", "org-nope")
+    fake.inject("status", count=None, status=500)
+    err = StringIO()
+    with pytest.raises(CommandError):
+        call_command("sync_sessions", stderr=err)
+    assert "sync failed" in err.getvalue()
+
+
+def test_pages_walk_every_session_through_the_client(fake: Any, acme: Any) -> None:
+    client: devin.DevinClient = acme.client()
+    seen = [s.session_id for page in client.list_sessions(first=7) for s in page.items]
+    assert len(seen) == len(set(seen)) == len(fake.sessions("org-acme"))
