@@ -1,0 +1,55 @@
+"""A fake Devin API v3 (sessions subset): a real HTTP server for the demo, tests and benchmarks.
+
+It follows ``tests/spec/devin-v3-sessions.openapi.yaml`` and doubles as documentation of the
+behaviour the dashboard relies on. Standard library only, no Django: it runs standalone
+(``python -m dashboard.fakedevin --help``) or in-process::
+
+    from dashboard.fakedevin import FakeDevin
+
+    with FakeDevin(seed=1, sessions_per_org=60) as fake:  # starts on a free loopback port
+        token = fake.tokens["org-acme"]["manage"]
+        httpx.get(f"{fake.url}/v3/self", headers={"Authorization": f"Bearer {token}"})
+        fake.inject("429", count=2, retry_after="1", method="POST", path="/archive")
+
+API (``Authorization: Bearer cog_...``; errors are RFC 9457 ``application/problem+json``)
+    ``GET /v3/self``                                   the token's service user and org_id
+    ``GET /v3/organizations/{org_id}/sessions``        cursor-paginated list: ``first`` (1..200,
+        default 100), ``after``, ``created_after``/``created_before``/``updated_after``/
+        ``updated_before`` (Unix seconds), ``is_archived``, repeated ``session_ids``,
+        ``tags``, ``origins``, and ``category``; envelope ``{items, end_cursor,
+        has_next_page, total}``; ``end_cursor`` is null on the last page
+    ``GET …/sessions/{devin_id}``                      one session (id with or without
+        ``devin-``)
+    ``POST …/sessions/{devin_id}/archive``             archive; an active session (new,
+        claimed, running, resuming) goes to sleep: status ``suspended``, status_detail
+        ``user_request``
+    ``POST …/sessions/{devin_id}/unarchive``           unarchive; the status stays as it is
+    ``DELETE …/sessions/{devin_id}?archive=bool``      terminate: status ``exit``
+
+    Action responses (archive, unarchive, terminate) carry ``status_detail``, ``category``,
+    ``subcategory`` and ``structured_output`` as null, as the real API does; GET and list
+    fill them. Every change bumps ``updated_at`` (integer Unix seconds, strictly increasing
+    per session). Ordering, cursor and filter semantics: see ``store``. Auth rules: see
+    ``server``. Unknown session: 404. Bad params: 422 with FastAPI-style ``errors``.
+
+Control endpoints (no auth; the fake is a test tool on loopback)
+    ``GET|POST|DELETE /_fake/faults``   list / add (``{kind, count, method, path, status,
+        retry_after, seconds}``) / clear injected faults; kinds in ``faults``
+    ``GET /_fake/stats``                ``{in_flight, peak_in_flight, calls}`` (API calls only)
+    ``POST /_fake/reset-stats``         clear the call log, peak := current in-flight
+    ``GET /_fake/tokens``               ``{org_id: {"view": ..., "manage": ...}}``
+    ``POST /_fake/latency``             ``{"seconds": 0.2}`` added to every API call
+    ``POST /_fake/sessions/{org_id}``                 create a session from JSON fields
+    ``POST /_fake/sessions/{org_id}/{session_id}``    update fields, e.g.
+        ``{"status_detail": "finished"}`` (bumps ``updated_at``)
+
+Data is deterministic per seed (see ``seed``); tokens look real (``cog_`` + 40
+alphanumerics) but are not secrets.
+"""
+
+from __future__ import annotations
+
+from .faults import FAULT_KINDS, Fault
+from .server import FakeDevin
+
+__all__ = ["FAULT_KINDS", "FakeDevin", "Fault"]

@@ -1,0 +1,240 @@
+"""Fault injection for the fake Devin API.
+
+A fault applies to the next ``count`` API calls (``/v3/...`` only) that match its optional
+``method`` and ``path`` filters (``path`` is a substring of the request target, query string
+included), so a test can fail archives while reads keep working. ``count=None`` keeps it
+until cleared. When several faults match, the oldest wins; one call consumes one fault.
+
+Kinds
+    ``latency``         wait ``seconds`` (default 1) more, then answer normally.
+    ``status``          answer ``status`` (default 500) as problem+json; ``retry_after`` adds
+                        a ``Retry-After`` header.
+    ``429``             ``status`` with 429; with or without ``retry_after``.
+    ``malformed_json``  200-style answer whose body is truncated JSON.
+    ``missing_fields``  the normal body without required fields (fails the spec).
+    ``unknown_enum``    enum-typed fields (status, status_detail, category, origin,
+                        devin_mode, pr_state) carry values the spec does not know.
+    ``hostile``         script tags in titles/tags, ``javascript:``/``data:`` URLs, very long
+                        strings: everything a renderer must escape or refuse to link.
+    ``drop``            close the connection without answering.
+    ``hang``            answer nothing for ``seconds`` (default and maximum 30, cut short by
+                        ``stop()``), then close the connection: a client without a timeout hangs.
+
+The body faults (malformed, missing, unknown, hostile) only change successful responses;
+errors pass through unchanged.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from dataclasses import asdict, dataclass
+from typing import Any
+
+FAULT_KINDS = (
+    "latency",
+    "status",
+    "429",
+    "malformed_json",
+    "missing_fields",
+    "unknown_enum",
+    "hostile",
+    "drop",
+    "hang",
+)
+BODY_FAULTS = frozenset({"malformed_json", "missing_fields", "unknown_enum", "hostile"})
+MAX_HANG_SECONDS = 30.0
+
+
+@dataclass
+class Fault:
+    kind: str
+    count: int | None = 1
+    method: str | None = None
+    path: str | None = None
+    status: int | None = None
+    retry_after: str | None = None
+    seconds: float | None = None
+
+    @classmethod
+    def build(cls, kind: str, count: int | None = 1, **options: Any) -> Fault:
+        """Validate and normalise; ValueError explains what is wrong (shown to HTTP callers)."""
+        kind = str(kind)
+        if kind not in FAULT_KINDS:
+            raise ValueError(
+                f"unknown fault kind {kind!r}; expected one of {', '.join(FAULT_KINDS)}"
+            )
+        unknown = set(options) - {"method", "path", "status", "retry_after", "seconds"}
+        if unknown:
+            raise ValueError(f"unknown fault option(s): {', '.join(sorted(unknown))}")
+        if count is not None and (not isinstance(count, int) or count < 1):
+            raise ValueError("count must be a positive integer or null (until cleared)")
+        method = options.get("method")
+        status = options.get("status")
+        retry_after = options.get("retry_after")
+        seconds = options.get("seconds")
+        if kind == "429":
+            status = 429
+        elif kind == "status":
+            status = 500 if status is None else status
+        if status is not None and (
+            not isinstance(status, int) or isinstance(status, bool) or not 400 <= status <= 599
+        ):
+            raise ValueError("status must be an HTTP error status (400..599)")
+        if seconds is not None:
+            if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+                raise ValueError("seconds must be a non-negative number")
+            seconds = float(seconds)
+        if kind == "latency" and seconds is None:
+            seconds = 1.0
+        if kind == "hang":
+            seconds = min(MAX_HANG_SECONDS if seconds is None else seconds, MAX_HANG_SECONDS)
+        return cls(
+            kind=kind,
+            count=count,
+            method=str(method).upper() if method else None,
+            path=str(options["path"]) if options.get("path") else None,
+            status=status,
+            retry_after=None if retry_after is None else str(retry_after),
+            seconds=seconds,
+        )
+
+    def matches(self, method: str, target: str) -> bool:
+        return (self.method is None or self.method == method) and (
+            self.path is None or self.path in target
+        )
+
+    def options(self) -> dict[str, Any]:
+        """The options that were set, as ``build``/``inject`` take them."""
+        options = asdict(self)
+        del options["kind"], options["count"]
+        return {name: value for name, value in options.items() if value is not None}
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class FaultBook:
+    """The pending faults; ``take`` is atomic so parallel calls never share a count."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._faults: list[Fault] = []
+
+    def add(self, fault: Fault) -> None:
+        with self._lock:
+            self._faults.append(fault)
+
+    def clear(self) -> int:
+        with self._lock:
+            cleared = len(self._faults)
+            self._faults.clear()
+            return cleared
+
+    def pending(self) -> list[Fault]:
+        with self._lock:
+            return [copy.copy(fault) for fault in self._faults]
+
+    def take(self, method: str, target: str) -> Fault | None:
+        """The fault for this call, consuming one use of it, or None."""
+        with self._lock:
+            for fault in self._faults:
+                if fault.matches(method, target):
+                    if fault.count is not None:
+                        fault.count -= 1
+                        if fault.count == 0:
+                            self._faults.remove(fault)
+                    return copy.copy(fault)
+        return None
+
+
+# -- body transforms: each takes a decoded successful body and returns the broken one ----
+
+
+def _sessions_in(payload: Any) -> list[dict[str, Any]]:
+    """The session objects inside a response body (a session, or a page of them)."""
+    if isinstance(payload, dict) and isinstance(payload.get("items"), list):
+        return [item for item in payload["items"] if isinstance(item, dict)]
+    if isinstance(payload, dict) and "session_id" in payload:
+        return [payload]
+    return []
+
+
+def missing_fields(payload: Any) -> Any:
+    payload = copy.deepcopy(payload)
+    sessions = _sessions_in(payload)
+    for session in sessions:
+        for name in ("status", "updated_at", "url"):
+            session.pop(name, None)
+    if not sessions and isinstance(payload, dict):
+        payload.pop("principal_type", None)  # /v3/self
+        payload.pop("items", None)  # an empty page
+    return payload
+
+
+_UNKNOWN = {
+    "status": "hibernating",
+    "status_detail": "waiting_for_ci",
+    "category": "vibe_coding",
+    "origin": "carrier_pigeon",
+    "devin_mode": "turbo",
+}
+
+
+def unknown_enum(payload: Any) -> Any:
+    payload = copy.deepcopy(payload)
+    for session in _sessions_in(payload):
+        session.update(_UNKNOWN)
+        session["pull_requests"] = [
+            *session["pull_requests"],
+            {"pr_url": "https://github.com/acme/web-app/pull/1", "pr_state": "superseded"},
+        ]
+    return payload
+
+
+_LONG = "A" * 10_000
+
+
+def hostile(payload: Any) -> Any:
+    payload = copy.deepcopy(payload)
+    for index, session in enumerate(_sessions_in(payload)):
+        session["title"] = (
+            '<script>alert("title")</script><img src=x onerror=alert(1)> "quoted" & ' + _LONG
+        )
+        session["tags"] = [
+            "<script>alert(1)</script>",
+            '"><svg onload=alert(1)>',
+            "{{ 7*7 }}",
+            "t" * 2_000,
+        ]
+        session["url"] = (
+            "javascript:alert(document.cookie)"
+            if index % 2 == 0
+            else "data:text/html,<script>alert(1)</script>"
+        )
+        session["subcategory"] = "<b>bold</b><iframe src=//evil.example>"
+        session["pull_requests"] = [
+            {"pr_url": "javascript:alert(1)", "pr_state": "open"},
+            {
+                "pr_url": "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==",
+                "pr_state": "<b>x</b>",
+            },
+            {
+                "pr_url": 'https://github.com/acme/web-app/pull/1"><script>alert(1)</script>',
+                "pr_state": None,
+            },
+        ]
+        session["structured_output"] = {"<script>": "</script>", "note": _LONG}
+    return payload
+
+
+BODY_TRANSFORMS = {
+    "missing_fields": missing_fields,
+    "unknown_enum": unknown_enum,
+    "hostile": hostile,
+}
+
+
+def malformed_json(body: bytes) -> bytes:
+    """Cut the body in half: looks like JSON, does not parse."""
+    return body[: max(1, len(body) // 2)] if len(body) > 2 else b'{"items": ['
