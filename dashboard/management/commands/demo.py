@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connections
+
+from dashboard import sync
+from dashboard.fakedevin import FakeDevin
+from dashboard.models import Membership, Organization
+
+DEMO_USERS = [
+    # username, password, site admin, role in every demo org
+    ("admin", "demo-admin-pass", True, None),
+    ("operator", "demo-operator-pass", False, Membership.Role.OPERATOR),
+    ("viewer", "demo-viewer-pass", False, Membership.Role.VIEWER),
+]
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the dashboard against the built-in fake Devin API with demo orgs, users and "
+        "sessions. The demo database is made afresh on every start."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000, help="Dashboard port (8000).")
+        parser.add_argument("--api-port", type=int, default=8765, help="Fake API port (8765).")
+        parser.add_argument("--sessions", type=int, default=120, help="Sessions per org (120).")
+        parser.add_argument(
+            "--no-serve", action="store_true", help="Seed and sync, then stop (for tests)."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG:
+            raise CommandError("The demo runs with DEBUG=true (make demo sets it).")
+        if settings.DATABASE_URL:
+            raise CommandError("The demo uses its own SQLite database: unset DATABASE_URL.")
+        db = Path(settings.DATABASES["default"]["NAME"])
+        connections.close_all()
+        for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+            path.unlink(missing_ok=True)
+        call_command("migrate", verbosity=0, interactive=False)
+
+        host = options["host"]
+        api_port = options["api_port"] if _port_free(host, options["api_port"]) else 0
+        fake = FakeDevin(seed=42, sessions_per_org=options["sessions"]).start(host, api_port)
+        self.stdout.write(f"Fake Devin API: {fake.url}")
+
+        orgs = []
+        for org_id, name in fake.org_names.items():
+            org = Organization(name=name, org_id=org_id, base_url=fake.url)
+            # Initech's credential may only view sessions: its archives fail with a 403, to show
+            # what that looks like.
+            perm = "view" if org_id == "org-initech" else "manage"
+            org.set_token(fake.tokens[org_id][perm])
+            org.save()
+            orgs.append(org)
+        User = get_user_model()
+        for username, password, is_admin, role in DEMO_USERS:
+            user = User.objects.create_user(username=username, password=password)
+            if is_admin:
+                user.is_staff = user.is_superuser = True
+                user.save()
+            if role:
+                for org in orgs:
+                    Membership.objects.create(user=user, org=org, role=role)
+        for org in orgs:
+            run = sync.sync_org(org)
+            self.stdout.write(f"Synced {org.name}: {run.seen} sessions ({run.state})")
+
+        url = f"http://{host}:{options['port']}/"
+        self.stdout.write("")
+        self.stdout.write(self.style.SUCCESS(f"Devin dashboard demo: {url}"))
+        self.stdout.write("Sign in as:")
+        for username, password, is_admin, role in DEMO_USERS:
+            what = "site admin" if is_admin else f"{role} of every demo org"
+            self.stdout.write(f"  {username:<9} password {password:<20} ({what})")
+        self.stdout.write("Initech's token can only view: archiving there shows a 403 error.")
+        self.stdout.write("Press Ctrl-C to stop.\n")
+        if options["no_serve"]:
+            fake.stop()
+            return
+        try:
+            call_command("runserver", f"{host}:{options['port']}", use_reloader=False)
+        finally:
+            fake.stop()
