@@ -107,3 +107,21 @@ def viewer(make_user: Any, acme: Any) -> Any:
 @pytest.fixture
 def outsider(make_user: Any, globex: Any) -> Any:
     return _member(make_user("outsider"), globex, "operator")
+
+
+@pytest.fixture
+def login_as(live_server: Any) -> Any:
+    """Sign a Playwright page in as a user without typing (the login page has its own test)."""
+    from django.conf import settings
+    from django.test import Client
+
+    def login(page: Any, user: Any) -> Any:
+        client = Client()
+        client.force_login(user)
+        cookie = client.cookies[settings.SESSION_COOKIE_NAME]
+        page.context.add_cookies(
+            [{"name": cookie.key, "value": cookie.value, "url": live_server.url}]
+        )
+        return page
+
+    return login

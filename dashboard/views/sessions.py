@@ -5,12 +5,13 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import push_url
 
 from dashboard import audit, devin, filters, sync
 from dashboard.access import (
@@ -110,14 +111,17 @@ def sessions(request: HtmxHttpRequest) -> HttpResponse:
     for org in orgs:
         org.last_run = runs.get(org.pk)  # type: ignore[attr-defined]
         org.can_sync = roles.get(org.pk) == OPERATOR  # type: ignore[attr-defined]
-    template = "dashboard/sessions.html"
     if (
         request.htmx
         and not request.htmx.history_restore_request
         and request.htmx.target == "results"
     ):
-        template += "#results"
-    response = render(request, template, context)
+        response = render(request, "dashboard/sessions.html#results", context)
+        # Push the canonical, shareable URL (the form itself would push every empty field).
+        query = f.query(after=request.GET["after"]) if f.after else f.query()
+        response = push_url(response, reverse("sessions") + (f"?{query}" if query else ""))
+    else:
+        response = render(request, "dashboard/sessions.html", context)
     patch_vary_headers(response, ("HX-Request",))
     return response
 
