@@ -1,10 +1,16 @@
 from __future__ import annotations
 
+import ipaddress
+import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
+from django.core.exceptions import ValidationError
+
+from dashboard.models import DEFAULT_BASE_URL, Membership, Organization
 
 User = get_user_model()
 
@@ -23,3 +29,305 @@ class FirstAdminForm(UserCreationForm):
         if commit:
             user.save()
         return user
+
+
+# --------------------------------------------------------------------------------------------
+# Organizations and their service credential
+# --------------------------------------------------------------------------------------------
+
+ORG_ID_RE = re.compile(r"org-[A-Za-z0-9_-]+")
+# Devin service-user keys and personal access tokens: "cog_" and a url-safe run of characters
+# (the fake API issues cog_ + 40 alphanumerics).
+TOKEN_RE = re.compile(r"cog_[A-Za-z0-9_-]{20,200}")
+
+
+def validate_org_id(value: str) -> str:
+    value = value.strip()
+    if not value.startswith("org-"):
+        raise ValidationError(
+            "A Devin org id starts with org- (for example org-abc123). "
+            "Copy it from the organization's settings in Devin.",
+            code="org_id_prefix",
+        )
+    if not ORG_ID_RE.fullmatch(value):
+        raise ValidationError(
+            "After org- an org id has only letters, digits, - and _.", code="org_id_chars"
+        )
+    return value
+
+
+def is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def normalize_base_url(value: str) -> str:
+    """The base URL in one canonical form (lower-case scheme and host, no trailing slash).
+
+    https only, except http:// to a loopback host (the fake API, local testing): anywhere else
+    the token would cross the network in clear text.
+    """
+    raw = value.strip()
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError:
+        raise ValidationError(
+            "This is not a usable URL. Use one like https://api.devin.ai.", code="base_url"
+        ) from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise ValidationError(
+            "The API base URL must start with https://, like https://api.devin.ai.",
+            code="base_url_scheme",
+        )
+    host = parts.hostname or ""
+    if not host:
+        raise ValidationError(
+            "The API base URL needs a host name, like https://api.devin.ai.", code="base_url_host"
+        )
+    if parts.username is not None or parts.password is not None:
+        raise ValidationError(
+            "The API base URL must not contain a user name or password.", code="base_url_userinfo"
+        )
+    if parts.query or parts.fragment:
+        raise ValidationError(
+            "The API base URL must not have a query (?…) or a fragment (#…).",
+            code="base_url_query",
+        )
+    if scheme == "http" and not is_loopback_host(host):
+        raise ValidationError(
+            "Use https://. Plain http:// is allowed only for a test server on this machine "
+            "(localhost, 127.0.0.1 or ::1): elsewhere the token would travel unencrypted.",
+            code="base_url_insecure",
+        )
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None:
+        netloc += f":{port}"
+    return f"{scheme}://{netloc}{parts.path.rstrip('/')}"
+
+
+def validate_token(value: str) -> str:
+    # The messages never repeat the value: it may be a real secret pasted with a typo.
+    if not value.startswith("cog_"):
+        raise ValidationError(
+            "A Devin token starts with cog_. Paste the API key of the organization's "
+            "service user, from Devin's settings.",
+            code="token_prefix",
+        )
+    if not TOKEN_RE.fullmatch(value):
+        raise ValidationError(
+            "This does not look like a Devin token: after cog_ it has 20 to 200 letters, "
+            "digits, - or _, and no spaces.",
+            code="token_format",
+        )
+    return value
+
+
+def token_field(*, required: bool) -> forms.CharField:
+    """A write-only field: the widget never renders a value, not even on redisplay."""
+    return forms.CharField(
+        label="Service token",
+        required=required,
+        strip=True,
+        error_messages={
+            "required": "Paste the organization's service token (it starts with cog_)."
+        },
+        widget=forms.PasswordInput(
+            render_value=False,
+            attrs={"autocomplete": "off", "spellcheck": "false", "autocapitalize": "off"},
+        ),
+        help_text="The API key of a Devin service user with ViewOrgSessions "
+        "(and ManageOrgSessions to archive). Stored encrypted; never shown again.",
+    )
+
+
+class OrgForm(forms.ModelForm):
+    base_url = forms.CharField(
+        label="API base URL",
+        initial=DEFAULT_BASE_URL,
+        max_length=200,
+        widget=forms.URLInput(attrs={"spellcheck": "false", "autocapitalize": "off"}),
+        help_text="https://api.devin.ai, or your dedicated deployment's API host.",
+    )
+    token = token_field(required=True)
+
+    class Meta:
+        model = Organization
+        fields = ("name", "org_id", "base_url")
+        labels = {"name": "Display name", "org_id": "Devin org id"}
+        help_texts = {
+            "name": "How the dashboard names this organization.",
+            "org_id": "Looks like org-abc123; in Devin's organization settings.",
+        }
+        widgets = {
+            "org_id": forms.TextInput(attrs={"spellcheck": "false", "autocapitalize": "off"}),
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Where the stored token is allowed to go; compared with what the form asks for.
+        self.saved_target = (
+            (self.instance.base_url, self.instance.org_id) if self.instance.pk else None
+        )
+        if self.instance.pk and self.instance.has_token:
+            token = self.fields["token"]
+            token.required = False
+            token.label = "Replace token"
+            token.help_text = (
+                f"Leave blank to keep the current token ({self.instance.token_hint}). "
+                "A new token is stored encrypted and never shown again."
+            )
+
+    def clean_org_id(self) -> str:
+        return validate_org_id(self.cleaned_data["org_id"])
+
+    def clean_base_url(self) -> str:
+        return normalize_base_url(self.cleaned_data["base_url"])
+
+    def clean_token(self) -> str:
+        value = self.cleaned_data.get("token") or ""
+        return validate_token(value) if value else ""
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        base_url, org_id = cleaned.get("base_url"), cleaned.get("org_id")
+        if base_url and org_id:
+            clash = (
+                Organization.objects.filter(base_url=base_url, org_id=org_id)
+                .exclude(pk=self.instance.pk)
+                .first()
+            )
+            if clash is not None:
+                self.add_error(
+                    "org_id",
+                    f"“{clash.name}” already uses this org id with this API base URL.",
+                )
+        if (
+            self.saved_target is not None
+            and base_url
+            and base_url != self.saved_target[0]
+            and not cleaned.get("token")
+            and "token" not in self.errors
+        ):
+            self.add_error(
+                "token",
+                "Enter the token again to use a new API base URL: "
+                "a stored token is never sent to another host.",
+            )
+        return cleaned
+
+    def save_org(self, by: Any = None) -> tuple[Organization, str | None]:
+        """Save the org; returns it and the credential audit action, if the token changed."""
+        org: Organization = self.save(commit=False)
+        token = self.cleaned_data.get("token")
+        action = None
+        if token:
+            action = "credential_replaced" if org.has_token else "credential_created"
+            org.set_token(token, by=by)
+        elif self.saved_target is not None and (org.base_url, org.org_id) != self.saved_target:
+            # The last check was of another org id or host: it says nothing about this one.
+            org.health = Organization.Health.UNKNOWN
+            org.health_detail = ""
+            org.health_checked_at = None
+            org.can_manage = None
+        org.save()
+        return org, action
+
+
+class TokenForm(forms.Form):
+    token = token_field(required=True)
+
+    def clean_token(self) -> str:
+        return validate_token(self.cleaned_data["token"])
+
+
+# --------------------------------------------------------------------------------------------
+# Team
+# --------------------------------------------------------------------------------------------
+
+ROLE_CHOICES = [
+    ("", "No access"),
+    (Membership.Role.VIEWER, "Viewer (sees sessions)"),
+    (Membership.Role.OPERATOR, "Operator (sees, syncs, archives)"),
+]
+ADMIN_HELP = "Manages organizations, credentials and the team, and sees every organization."
+
+
+def is_last_active_admin(user: Any) -> bool:
+    return bool(
+        user.is_superuser
+        and user.is_active
+        and not User.objects.filter(is_superuser=True, is_active=True).exclude(pk=user.pk).exists()
+    )
+
+
+class NewUserForm(UserCreationForm):
+    email = forms.EmailField(required=False)
+    is_admin = forms.BooleanField(label="Site admin", required=False, help_text=ADMIN_HELP)
+
+    class Meta(UserCreationForm.Meta):
+        model = User
+        fields = ("username", "email")
+
+    def save(self, commit: bool = True) -> Any:
+        user = super().save(commit=False)
+        user.is_staff = user.is_superuser = bool(self.cleaned_data.get("is_admin"))
+        if commit:
+            user.save()
+        return user
+
+
+class RolesForm(forms.Form):
+    """A user's role in every org (one select each) and whether they are a site admin."""
+
+    is_admin = forms.BooleanField(label="Site admin", required=False, help_text=ADMIN_HELP)
+
+    def __init__(self, *args: Any, user: Any, actor: Any, orgs: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.actor = actor
+        self.orgs = list(orgs)
+        self.current: dict[int, str] = dict(
+            Membership.objects.filter(user=user).values_list("org_id", "role")
+        )
+        self.fields["is_admin"].initial = user.is_superuser
+        for org in self.orgs:
+            self.fields[f"org_{org.pk}"] = forms.ChoiceField(
+                label=org.name,
+                choices=ROLE_CHOICES,
+                required=False,
+                initial=self.current.get(org.pk, ""),
+                help_text=org.org_id,
+            )
+
+    def role_fields(self) -> list[forms.BoundField]:
+        return [self[f"org_{org.pk}"] for org in self.orgs]
+
+    def clean_is_admin(self) -> bool:
+        value = bool(self.cleaned_data.get("is_admin"))
+        if self.user.is_superuser and not value:
+            if self.user.pk == self.actor.pk:
+                raise ValidationError(
+                    "You cannot remove your own admin role. Ask another admin to do it."
+                )
+            if is_last_active_admin(self.user):
+                raise ValidationError(
+                    f"{self.user.get_username()} is the last active admin. "
+                    "Make someone else an admin first."
+                )
+        return value
+
+    def role_changes(self) -> list[tuple[Organization, str, str]]:
+        """(org, old role, new role) for each org whose role changes; "" means no access."""
+        changes = []
+        for org in self.orgs:
+            old = self.current.get(org.pk, "")
+            new = self.cleaned_data.get(f"org_{org.pk}") or ""
+            if old != new:
+                changes.append((org, old, new))
+        return changes

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import path
 
-from dashboard.views import auth, sessions
+from dashboard.views import auth, orgs, sessions, team
 
 urlpatterns = [
     path("", sessions.sessions, name="sessions"),
@@ -15,6 +15,16 @@ urlpatterns = [
     path("bulk/<int:pk>/", sessions.bulk_run, name="bulk_run"),
     path("orgs/<int:pk>/sync/", sessions.org_sync, name="org_sync"),
     path("orgs/<int:pk>/sync/status/", sessions.org_sync_status, name="org_sync_status"),
+    path("orgs/", orgs.orgs, name="orgs"),
+    path("orgs/add/", orgs.org_add, name="org_add"),
+    path("orgs/<int:pk>/edit/", orgs.org_edit, name="org_edit"),
+    path("orgs/<int:pk>/delete/", orgs.org_delete, name="org_delete"),
+    path("orgs/<int:pk>/test/", orgs.org_test, name="org_test"),
+    path("team/", team.team, name="team"),
+    path("team/add/", team.team_add, name="team_add"),
+    path("team/<int:pk>/", team.team_user, name="team_user"),
+    path("team/<int:pk>/deactivate/", team.team_user_deactivate, name="team_user_deactivate"),
+    path("team/<int:pk>/reactivate/", team.team_user_reactivate, name="team_user_reactivate"),
     path("login/", auth.login_view, name="login"),
     path("logout/", auth.logout_view, name="logout"),
     path("setup/", auth.setup, name="setup"),

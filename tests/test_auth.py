@@ -24,8 +24,10 @@ def test_setup_creates_first_admin_and_signs_in(client: Client) -> None:
         {"username": "ada", "email": "", "password1": PASSWORD, "password2": PASSWORD},
     )
     assert response.status_code == 302
+    assert response["Location"] == "/orgs/add/"
     user = get_user_model().objects.get(username="ada")
     assert user.is_superuser
+    assert client.get("/orgs/add/").status_code == 200
     assert client.get("/").status_code == 200
     assert AuditEvent.objects.filter(action="user_created", actor=user).exists()
 

@@ -48,7 +48,7 @@ def setup(request: HttpRequest) -> HttpResponse:
         audit.record("user_created", request=request, actor=user, detail="first admin (first run)")
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, f"Welcome, {user.get_username()}. Add your first organization.")
-        return redirect("sessions")
+        return redirect("org_add")
     return render(request, "dashboard/setup.html", {"form": form})
 
 

@@ -1,0 +1,240 @@
+"""Organizations and their service credentials. Site admins only."""
+
+from __future__ import annotations
+
+import copy
+
+from django.contrib import messages
+from django.db import IntegrityError, transaction
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from dashboard import audit
+from dashboard.access import HtmxHttpRequest, org_for_user, require_site_admin
+from dashboard.crypto import CredentialDecryptError
+from dashboard.devin import DevinError, Identity, Unavailable
+from dashboard.forms import OrgForm
+from dashboard.models import AuditEvent, Organization, Session, SyncRun
+
+Health = Organization.Health
+
+
+def _org_for_admin(request: HtmxHttpRequest, pk: int) -> Organization:
+    """Another org is a 404 as everywhere; a member who is not a site admin gets a 403."""
+    org = org_for_user(request, pk)
+    require_site_admin(request)
+    return org
+
+
+def _orgs_with_stats() -> QuerySet[Organization]:
+    # Subqueries rather than joins: a join over sessions and sync runs multiplies the rows.
+    sessions = (
+        Session.objects.filter(org=OuterRef("pk"))
+        .order_by()
+        .values("org")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    latest_sync = SyncRun.objects.filter(org=OuterRef("pk")).order_by("-started_at")
+    return Organization.objects.select_related("token_set_by").annotate(
+        session_count=Coalesce(Subquery(sessions), Value(0), output_field=IntegerField()),
+        last_sync_at=Subquery(latest_sync.values("started_at")[:1]),
+        last_sync_state=Subquery(latest_sync.values("state")[:1]),
+    )
+
+
+def _done(request: HtmxHttpRequest, url: str) -> HttpResponse:
+    """After a successful POST: a redirect, or for htmx a client-side one (same flash)."""
+    if request.htmx:
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
+
+
+def _describe_failure(exc: DevinError, identity: Identity | None) -> tuple[str, str]:
+    elsewhere = ""
+    if identity is not None and identity.org_id:
+        elsewhere = f" This token belongs to {identity.org_id}."
+    if exc.status_code == 401:
+        return Health.REJECTED, (
+            "rejected (401): Devin does not accept this token (unknown, revoked or expired). "
+            "Replace it with a current one."
+        )
+    if exc.status_code == 403:
+        if identity is None:
+            return Health.ERROR, f"lacks permission (403): {exc}"
+        return Health.ERROR, (
+            "lacks ViewOrgSessions (403): give the service user permission to view "
+            f"this organization's sessions in Devin.{elsewhere}"
+        )
+    if isinstance(exc, Unavailable):
+        return Health.UNREACHABLE, f"unreachable: {exc}"
+    return Health.ERROR, f"failed: {exc}{elsewhere}"
+
+
+def check_connection(org: Organization) -> tuple[str, str]:
+    """What the org's token can do, as (health, words). Raises CredentialDecryptError.
+
+    whoami() checks the token alone; list_page(first=1) checks ViewOrgSessions. Whether it may
+    archive (ManageOrgSessions) has no safe probe: archive attempts record that in can_manage.
+    """
+    if not org.has_token:
+        return Health.ERROR, "no token: add one on the edit page."
+    identity: Identity | None = None
+    try:
+        client = org.client()
+        identity = client.whoami()
+        client.list_page(first=1)
+    except DevinError as exc:
+        return _describe_failure(exc, identity)
+    words = f"can view sessions (as {identity.name})"
+    if org.can_manage is False:
+        return Health.VIEW_ONLY, words + "; cannot archive (lacks ManageOrgSessions)"
+    return Health.OK, words
+
+
+def _test(request: HtmxHttpRequest, org: Organization) -> bool:
+    """Run the check, store and audit the result; True if the token can view sessions."""
+    try:
+        org.health, org.health_detail = check_connection(org)
+    except CredentialDecryptError as exc:
+        org.health, org.health_detail = Health.ERROR, str(exc)
+        audit.record(
+            "credential_decrypt_failed",
+            request=request,
+            org=org,
+            outcome=AuditEvent.Outcome.FAILED,
+            detail="test connection",
+        )
+    else:
+        ok = org.health in (Health.OK, Health.VIEW_ONLY)
+        audit.record(
+            "credential_tested",
+            request=request,
+            org=org,
+            outcome=AuditEvent.Outcome.OK if ok else AuditEvent.Outcome.FAILED,
+            detail=org.health_detail,
+        )
+    org.health_checked_at = timezone.now()
+    # Only these fields: an archive running meanwhile may be recording can_manage.
+    org.save(update_fields=["health", "health_detail", "health_checked_at"])
+    return org.health in (Health.OK, Health.VIEW_ONLY)
+
+
+def _save(request: HtmxHttpRequest, form: OrgForm) -> Organization | None:
+    try:
+        with transaction.atomic():
+            org, action = form.save_org(by=request.user)
+    except IntegrityError:
+        # Two admins adding the same org at once: the constraint caught what clean() could not.
+        form.add_error("org_id", "Another organization already uses this org id with this API.")
+        return None
+    if action:
+        audit.record(action, request=request, org=org, detail=f"token ending …{org.token_last4}")
+    return org
+
+
+@require_GET
+def orgs(request: HtmxHttpRequest) -> HttpResponse:
+    require_site_admin(request)
+    return render(request, "dashboard/orgs.html", {"orgs": _orgs_with_stats(), "nav": "orgs"})
+
+
+@sensitive_post_parameters("token")
+@require_http_methods(["GET", "POST"])
+def org_add(request: HtmxHttpRequest) -> HttpResponse:
+    require_site_admin(request)
+    form = OrgForm(request.POST if request.method == "POST" else None)
+    if form.is_valid():
+        org = _save(request, form)
+        if org is not None:
+            messages.success(
+                request,
+                f"Added {org.name}. Test its connection to see what the token can do.",
+            )
+            return _done(request, reverse("orgs"))
+    context = {
+        "form": form,
+        "nav": "orgs",
+        "title": "Add an organization",
+        "submit": "Add organization",
+    }
+    if request.htmx:
+        return render(request, "dashboard/org_form.html#org-form", context)
+    return render(request, "dashboard/org_form.html", context)
+
+
+@sensitive_post_parameters("token")
+@require_http_methods(["GET", "POST"])
+def org_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    org = _org_for_admin(request, pk)
+    # The form edits a copy: the page keeps showing the saved values beside its errors.
+    form = OrgForm(request.POST if request.method == "POST" else None, instance=copy.copy(org))
+    if form.is_valid():
+        saved = _save(request, form)
+        if saved is not None:
+            new_token = " The new token is stored." if form.cleaned_data.get("token") else ""
+            messages.success(request, f"Saved {saved.name}.{new_token}")
+            return _done(request, reverse("orgs"))
+    context = {
+        "form": form,
+        "org": org,
+        "nav": "orgs",
+        "title": f"Edit {org.name}",
+        "submit": "Save",
+    }
+    if request.htmx:
+        return render(request, "dashboard/org_form.html#org-form", context)
+    return render(request, "dashboard/org_form.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def org_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    org = _org_for_admin(request, pk)
+    session_count = org.sessions.count()
+    member_count = org.memberships.count()
+    if request.method == "POST":
+        with transaction.atomic():
+            org.delete()
+            audit.record(
+                "org_deleted",
+                request=request,
+                org=org,
+                detail=(
+                    f"{session_count} synced sessions and {member_count} memberships removed "
+                    "from the dashboard (not from Devin)"
+                ),
+            )
+        messages.success(
+            request,
+            f"Removed {org.name} and its {session_count} synced "
+            f"session{'' if session_count == 1 else 's'} from the dashboard. "
+            "Nothing changed in Devin.",
+        )
+        return _done(request, reverse("orgs"))
+    return render(
+        request,
+        "dashboard/org_delete.html",
+        {"org": org, "session_count": session_count, "member_count": member_count, "nav": "orgs"},
+    )
+
+
+@require_POST
+def org_test(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    org = _org_for_admin(request, pk)
+    ok = _test(request, org)
+    if request.htmx:
+        return render(
+            request, "dashboard/orgs.html#org-row", {"org": _orgs_with_stats().get(pk=org.pk)}
+        )
+    if ok:
+        messages.success(request, f"{org.name}: {org.health_detail}.")
+    else:
+        messages.error(request, f"{org.name}: {org.health_detail}")
+    return redirect("orgs")

@@ -1,0 +1,182 @@
+"""The team: users, their role in each organization, and who is a site admin. Admins only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Prefetch, QuerySet
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from dashboard import audit
+from dashboard.access import HtmxHttpRequest, require_site_admin
+from dashboard.forms import NewUserForm, RolesForm, is_last_active_admin
+from dashboard.models import AuditEvent, Membership, Organization
+
+User = get_user_model()
+
+
+def _users() -> QuerySet[Any]:
+    return User.objects.order_by("username").prefetch_related(
+        Prefetch(
+            "memberships", queryset=Membership.objects.select_related("org").order_by("org__name")
+        )
+    )
+
+
+def _row(request: HtmxHttpRequest, member: Any, error: str = "") -> dict[str, Any]:
+    # An admin cannot deactivate themself: the button is not offered (the view refuses too).
+    return {"member": member, "is_me": member.pk == request.user.pk, "row_error": error}
+
+
+def _user_row(request: HtmxHttpRequest, pk: int, error: str = "") -> HttpResponse:
+    return render(
+        request, "dashboard/team.html#user-row", _row(request, _users().get(pk=pk), error)
+    )
+
+
+@require_GET
+def team(request: HtmxHttpRequest) -> HttpResponse:
+    require_site_admin(request)
+    rows = [_row(request, member) for member in _users()]
+    return render(request, "dashboard/team.html", {"rows": rows, "nav": "team"})
+
+
+@sensitive_post_parameters("password1", "password2")
+@require_http_methods(["GET", "POST"])
+def team_add(request: HtmxHttpRequest) -> HttpResponse:
+    require_site_admin(request)
+    form = NewUserForm(request.POST if request.method == "POST" else None)
+    if form.is_valid():
+        user = form.save()
+        audit.record(
+            "user_created",
+            request=request,
+            detail=f"{user.get_username()}{' (site admin)' if user.is_superuser else ''}",
+        )
+        messages.success(
+            request,
+            f"Created {user.get_username()}. "
+            + ("They are a site admin." if user.is_superuser else "Now give them a role below."),
+        )
+        url = reverse("team_user", args=[user.pk])
+        return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    context = {"form": form, "nav": "team"}
+    if request.htmx:
+        return render(request, "dashboard/team_add.html#user-form", context)
+    return render(request, "dashboard/team_add.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def team_user(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    require_site_admin(request)
+    member = get_object_or_404(User, pk=pk)
+    form = RolesForm(
+        request.POST if request.method == "POST" else None,
+        user=member,
+        actor=request.user,
+        orgs=Organization.objects.all(),
+    )
+    saved = False
+    if form.is_valid():
+        with transaction.atomic():
+            error = _apply_roles(request, member, form)
+        if not request.htmx:
+            if error:
+                messages.error(request, error)
+            else:
+                messages.success(request, f"Saved {member.get_username()}'s access.")
+            return redirect("team")
+        # Rebuild the form from what is stored now, for the fragment.
+        form = RolesForm(user=member, actor=request.user, orgs=Organization.objects.all())
+        if error:
+            form.add_error("is_admin", error)
+        saved = not error
+    context = {
+        "form": form,
+        "member": member,
+        "is_me": member.pk == request.user.pk,
+        "saved": saved,
+        "nav": "team",
+    }
+    if request.htmx:
+        return render(request, "dashboard/team_user.html#roles-form", context)
+    return render(request, "dashboard/team_user.html", context)
+
+
+def _apply_roles(request: HtmxHttpRequest, member: Any, form: RolesForm) -> str:
+    """Store the form's changes, with an audit event each; returns an error, or ""."""
+    name = member.get_username()
+    for org, old, new in form.role_changes():
+        if new:
+            Membership.objects.update_or_create(user=member, org=org, defaults={"role": new})
+        else:
+            Membership.objects.filter(user=member, org=org).delete()
+        audit.record(
+            "membership_changed",
+            request=request,
+            org=org,
+            detail=f"{name}: {old or 'no access'} → {new or 'no access'}",
+        )
+    make_admin = form.cleaned_data["is_admin"]
+    if make_admin != member.is_superuser:
+        # Re-checked under a lock: two admins demoting each other at once must not both win.
+        User.objects.select_for_update().filter(is_superuser=True, is_active=True).count()
+        if not make_admin and is_last_active_admin(member):
+            return f"{name} is the last active admin: make someone else an admin first."
+        member.is_superuser = member.is_staff = make_admin
+        member.save(update_fields=["is_superuser", "is_staff"])
+        audit.record(
+            "admin_granted" if make_admin else "admin_revoked", request=request, detail=name
+        )
+    return ""
+
+
+@require_POST
+def team_user_deactivate(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    require_site_admin(request)
+    member = get_object_or_404(User, pk=pk)
+    name = member.get_username()
+    error = ""
+    with transaction.atomic():
+        User.objects.select_for_update().filter(is_superuser=True, is_active=True).count()
+        if is_last_active_admin(member):
+            error = f"{name} is the last active admin and cannot be deactivated."
+        elif member.pk == request.user.pk:
+            error = "You cannot deactivate yourself. Ask another admin to do it."
+        elif member.is_active:
+            member.is_active = False
+            member.save(update_fields=["is_active"])
+            audit.record("user_deactivated", request=request, detail=name)
+    if error:
+        audit.record(
+            "user_deactivated", request=request, outcome=AuditEvent.Outcome.DENIED, detail=error
+        )
+    if request.htmx:
+        return _user_row(request, member.pk, error)
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, f"Deactivated {name}: they can no longer sign in.")
+    return redirect("team")
+
+
+@require_POST
+def team_user_reactivate(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    require_site_admin(request)
+    member = get_object_or_404(User, pk=pk)
+    if not member.is_active:
+        member.is_active = True
+        member.save(update_fields=["is_active"])
+        audit.record("user_reactivated", request=request, detail=member.get_username())
+    if request.htmx:
+        return _user_row(request, member.pk)
+    messages.success(request, f"Reactivated {member.get_username()}: they can sign in again.")
+    return redirect("team")
