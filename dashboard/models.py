@@ -38,6 +38,9 @@ class Organization(models.Model):
     health_checked_at = models.DateTimeField(null=True, blank=True)
     # None until an archive/unarchive is tried: there is no safe probe for ManageOrgSessions.
     can_manage = models.BooleanField(null=True, blank=True)
+    # When a viewer's page last re-read this org's live sessions: one read per interval per org,
+    # shared by every open browser.
+    live_refreshed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -137,6 +140,7 @@ class Session(models.Model):
             models.Index(fields=["is_archived", "-acus_consumed", "-id"], name="session_acus"),
             models.Index(fields=["org", "is_archived", "-updated_at"], name="session_org_updated"),
             models.Index(fields=["status", "is_archived"], name="session_status"),
+            models.Index(fields=["org", "created_at"], name="session_org_created"),
         ]
 
     def __str__(self) -> str:
