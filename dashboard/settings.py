@@ -109,6 +109,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # After WhiteNoise, so static files (hashed, cached forever) are not logged one per line.
+    "dashboard.middleware.RequestIdMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -208,6 +210,8 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# Health checks probe the app directly over plain HTTP; a redirect would read as "down".
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SECURE_HSTS_SECONDS = int(env_number("SECURE_HSTS_SECONDS", 0))
 # HSTS is sent only when configured (it binds browsers for its whole lifetime). Subdomains of the
 # dashboard's own host are covered by default; the public preload list is a domain-wide promise
@@ -246,14 +250,17 @@ LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "dashboard.logs.RedactTokens"}},
+    "filters": {
+        "redact": {"()": "dashboard.logs.RedactTokens"},
+        "request_id": {"()": "dashboard.middleware.RequestIdFilter"},
+    },
     "formatters": {"line": {"()": "dashboard.logs.LineFormatter"}},
     "handlers": {
         "stdout": {
             "class": "logging.StreamHandler",
             "stream": "ext://sys.stdout",
             "formatter": "line",
-            "filters": ["redact"],
+            "filters": ["redact", "request_id"],
         }
     },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
