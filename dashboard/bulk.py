@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.conf import settings
-from django.db import connections
+from django.db import connections, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
@@ -65,7 +65,8 @@ def start_bulk_archive(
     thread = threading.Thread(
         target=execute, args=(run, items, request.user, ip), name=f"bulk-{run.pk}", daemon=True
     )
-    thread.start()
+    # Start once the run and its items are committed, so the workers' connections see them.
+    transaction.on_commit(thread.start)
     return run
 
 

@@ -104,7 +104,9 @@ class Membership(models.Model):
 class Session(models.Model):
     """The dashboard's copy of a Devin session, as last seen from the API."""
 
-    FINAL_STATUSES = frozenset({"exit", "error"})
+    # Statuses that still change by themselves: the page keeps these rows fresh (dashboard.live).
+    # A suspended session can wake up unless archived; exit and error are final.
+    LIVE_STATUSES = frozenset({"new", "claimed", "running", "resuming", "suspended"})
 
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="sessions")
     session_id = models.CharField(max_length=100)  # canonical "devin-<id>"
@@ -147,8 +149,8 @@ class Session(models.Model):
         return self.title or self.session_id
 
     @property
-    def is_final(self) -> bool:
-        return self.status in self.FINAL_STATUSES
+    def is_live(self) -> bool:
+        return not self.is_archived and self.status in self.LIVE_STATUSES
 
 
 class SyncRun(models.Model):
@@ -207,6 +209,9 @@ class AuditEvent(models.Model):
         indexes = [
             models.Index(fields=["org", "-at"], name="audit_org_at"),
             models.Index(fields=["action", "-at"], name="audit_action_at"),
+            # Sign-in throttling counts one username's recent events on every sign-in (an
+            # unauthenticated path), and the Audit page filters by actor.
+            models.Index(fields=["actor_name", "-at"], name="audit_actor_at"),
         ]
 
     def __str__(self) -> str:

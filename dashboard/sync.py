@@ -36,7 +36,8 @@ BATCH = 500
 class StoreResult:
     created: int = 0
     updated: int = 0
-    skipped: int = 0
+    unchanged: int = 0
+    skipped: int = 0  # older than what the dashboard has
 
 
 def session_fields(item: devin.Session) -> dict[str, Any]:
@@ -132,6 +133,11 @@ def _store_batch(
                     if not values[name] and not stale:
                         values[name] = getattr(row, name)
                 values["raw"] = {**row.raw, **{k: v for k, v in item.raw.items() if v is not None}}
+            if item.updated_at == row.updated_at and all(
+                getattr(row, name) == value for name, value in values.items() if name != "raw"
+            ):
+                result.unchanged += 1  # no write: synced_at keeps meaning "last changed here"
+                continue
             for name, value in values.items():
                 setattr(row, name, value)
             row.synced_at = now
@@ -269,5 +275,7 @@ def sync_in_background(org: Organization, *, user: Any = None) -> SyncRun:
         finally:
             close_old_connections()
 
-    threading.Thread(target=work, name=f"sync-{org.org_id}", daemon=True).start()
+    # Start once the run's row is committed, so the thread (its own connection) can see it.
+    thread = threading.Thread(target=work, name=f"sync-{org.org_id}", daemon=True)
+    transaction.on_commit(thread.start)
     return run

@@ -11,6 +11,7 @@ urlpatterns = [
     path("sessions/<int:pk>/unarchive/", sessions.session_unarchive, name="session_unarchive"),
     path("sessions/<int:pk>/row/", sessions.session_row, name="session_row"),
     path("sessions/track/", sessions.session_track, name="session_track"),
+    path("sessions/live/", sessions.sessions_live, name="sessions_live"),
     path("sessions/bulk-archive/", sessions.bulk_archive, name="bulk_archive"),
     path("bulk/<int:pk>/", sessions.bulk_run, name="bulk_run"),
     path("orgs/<int:pk>/sync/", sessions.org_sync, name="org_sync"),

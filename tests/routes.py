@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -38,6 +39,21 @@ class World:
     globex: Organization
     session: Session  # a session of acme
     users: dict[str, Any]  # actor name -> user (no entry for anonymous)
+
+
+def make_world(fake: Any, acme: Organization, globex: Organization, users: dict[str, Any]) -> World:
+    """The World for the conftest fixtures, with an acme session that exists in the fake too."""
+    remote = fake.sessions("org-acme")[0]
+    now = datetime.now(UTC)
+    session = Session.objects.create(
+        org=acme,
+        session_id=remote["session_id"],
+        title=remote.get("title") or "",
+        status=remote["status"],
+        created_at=now,
+        updated_at=now,
+    )
+    return World(acme=acme, globex=globex, session=session, users=users)
 
 
 def expect(
@@ -108,6 +124,12 @@ def _session(world: World) -> dict[str, Any]:
     return {"pk": world.session.pk}
 
 
+def _bulk_run_of_operator(world: World) -> dict[str, Any]:
+    from dashboard.models import BulkRun
+
+    return {"pk": BulkRun.objects.create(actor=world.users["operator"]).pk}
+
+
 def _viewer_user(world: World) -> dict[str, Any]:
     return {"pk": world.users["viewer"].pk}
 
@@ -130,6 +152,16 @@ ROUTES: dict[str, Route] = {
     "session_archive": Route(kwargs=_session, post=operators_of_acme(302)),
     "session_unarchive": Route(kwargs=_session, post=operators_of_acme(302)),
     "org_sync_status": Route(kwargs=_acme, get=members_of_acme()),
+    "org_sync": Route(kwargs=_acme, post=operators_of_acme(302)),
+    "sessions_live": Route(get=members(), query="?ids=1&since=0"),
+    # Viewers and outsiders are sent back with a message: nothing of acme is theirs to act on.
+    "session_track": Route(post=members(302), data=lambda w: {"ref": w.session.session_id}),
+    "bulk_archive": Route(post=members(302), data=lambda w: {"ids": [w.session.pk]}),
+    "bulk_run": Route(
+        kwargs=_bulk_run_of_operator,
+        get=expect(viewer=404, operator=200, outsider=404, admin=404),
+        notes="a bulk run is its starter's own",
+    ),
     # Organizations: site admins.
     "orgs": Route(get=admins_only()),
     "org_add": Route(get=admins_only(), post=admins_only(200)),

@@ -91,3 +91,24 @@ def test_filters_update_the_table_and_the_url(
     expect(page.get_by_text("No sessions match these filters.")).to_be_visible()
     page.go_back()
     expect(page.locator("#results tbody tr")).to_have_count(1)
+
+
+def test_live_view_shows_a_session_finishing_without_a_reload(
+    live_server: Any,
+    page: Page,
+    login_as: Any,
+    operator: Any,
+    running: Session,
+    fake: Any,
+    settings: Any,
+) -> None:
+    settings.LIVE_REFRESH_SECONDS = 1
+    login_as(page, operator)
+    page.goto(f"{live_server.url}/?q={running.session_id}")
+    page.evaluate("window.notReloaded = true")
+    row = page.locator(f"#session-{running.pk}")
+    expect(row.locator(".detail").nth(1)).to_have_text("working")
+    fake.update_session("org-acme", running.session_id, status_detail="finished")
+    expect(row.locator(".badge.attn")).to_have_text("running", timeout=15_000)
+    expect(row).to_contain_text("finished")
+    assert page.evaluate("window.notReloaded") is True

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import logging
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -13,7 +15,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import push_url
 
-from dashboard import audit, devin, filters, sync
+from dashboard import audit, devin, filters, live, sync
 from dashboard.access import (
     OPERATOR,
     HtmxHttpRequest,
@@ -106,6 +108,8 @@ def sessions(request: HtmxHttpRequest) -> HttpResponse:
         "archived_choices": filters.ARCHIVED.items(),
         "pr_choices": filters.PR_FILTERS.items(),
         "sort_choices": filters.SORT_LABELS.items(),
+        "live_interval": settings.LIVE_REFRESH_SECONDS,
+        "live_since": f"{time.time():.6f}",
     }
     runs = _latest_runs(orgs)
     for org in orgs:
@@ -226,6 +230,44 @@ def session_row(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     session.can_act = roles.get(session.org_id) == OPERATOR  # type: ignore[attr-defined]
     context = {"row": session, "can_act_any": OPERATOR in roles.values()}
     return render(request, "dashboard/sessions.html#session-row", context)
+
+
+@require_GET
+def sessions_live(request: HtmxHttpRequest) -> HttpResponse:
+    """The rows among `ids` that changed since `since`, as out-of-band swaps (the live view)."""
+    if not settings.LIVE_REFRESH_SECONDS:
+        return HttpResponse(status=204)
+    ids = [int(v) for v in request.GET.getlist("ids")[:200] if v.isdigit()]
+    try:
+        since = datetime.fromtimestamp(float(request.GET.get("since", "")), UTC)
+    except (ValueError, OverflowError, OSError):
+        since = datetime.now(UTC)
+    orgs = {org.pk: org for org in visible_orgs(request.user)}
+    watched = Session.objects.filter(pk__in=ids, org_id__in=list(orgs))
+    for org_pk in (
+        watched.filter(is_archived=False, status__in=Session.LIVE_STATUSES)
+        .values_list("org_id", flat=True)
+        .distinct()
+    ):
+        live.refresh_org(orgs[org_pk])
+    # Rows written after this instant are sent next time (at worst twice, never missed).
+    checked = time.time()
+    rows = list(watched.filter(synced_at__gt=since).only(*ROW_FIELDS))
+    roles = roles_by_org(request.user) if rows else {}
+    for row in rows:
+        row.org = orgs[row.org_id]
+        row.can_act = roles.get(row.org_id) == OPERATOR  # type: ignore[attr-defined]
+    context = {
+        "rows": rows,
+        "oob": True,
+        "flash": True,
+        "can_act_any": OPERATOR in roles.values(),
+        "active_count": _active_count(list(orgs)) if rows else None,
+    }
+    response = render(request, "dashboard/sessions.html#live-rows", context)
+    response["X-Live-Since"] = f"{checked:.6f}"
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @require_POST

@@ -40,4 +40,61 @@
     setInterval(() => localizeTimes(document), 60000);
   });
   document.addEventListener("htmx:load", (event) => localizeTimes(event.detail.elt));
+
+  // Live view: while the tab is visible, ask for the rows of sessions that still change
+  // (tr[data-live]); the answer swaps changed rows in place (out of band). Backs off on errors,
+  // pauses while hidden, and sends nothing when no row is live.
+  function startLive(box) {
+    const base = Number(box.dataset.interval) * 1000;
+    const status = () => document.getElementById("live-status");
+    let since = box.dataset.since;
+    let delay = base;
+    let timer = null;
+
+    function schedule() {
+      clearTimeout(timer);
+      timer = setTimeout(tick, delay);
+    }
+    function say(text) {
+      const el = status();
+      if (el) el.textContent = text;
+    }
+    function tick() {
+      if (document.hidden) return; // visibilitychange restarts us
+      const ids = Array.from(document.querySelectorAll("tr[data-live]"), (tr) => tr.id.replace("session-", ""));
+      if (!ids.length) return schedule();
+      const params = new URLSearchParams();
+      ids.forEach((id) => params.append("ids", id));
+      params.set("since", since);
+      htmx.ajax("GET", box.dataset.url + "?" + params, { source: box, swap: "none" });
+    }
+    function failed() {
+      delay = Math.min(delay * 2, 5 * 60 * 1000);
+      say("live refresh failed; retrying in " + Math.round(delay / 1000) + " s");
+      schedule();
+    }
+    box.addEventListener("htmx:afterRequest", (event) => {
+      if (!event.detail.successful) return failed();
+      since = event.detail.xhr.getResponseHeader("X-Live-Since") || since;
+      delay = base;
+      say("running sessions refresh every " + base / 1000 + " s");
+      schedule();
+    });
+    box.addEventListener("htmx:sendError", failed);
+    document.addEventListener("visibilitychange", () => {
+      if (document.hidden) {
+        clearTimeout(timer);
+        say("live refresh paused while the tab is hidden");
+      } else {
+        delay = base;
+        tick();
+      }
+    });
+    schedule();
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    const box = document.getElementById("live");
+    if (box && window.htmx) startLive(box);
+  });
 })();
