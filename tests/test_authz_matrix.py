@@ -6,15 +6,14 @@ The table lives in tests/routes.py (with how to add a view). A URL name without 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from django.test import Client
 from django.urls import reverse
 
-from dashboard.models import Organization, Session
-from tests.routes import ACTORS, ROUTES, World, url_names
+from dashboard.models import Organization
+from tests.routes import ACTORS, ROUTES, World, make_world, url_names
 
 pytestmark = pytest.mark.django_db
 
@@ -37,19 +36,8 @@ def world(
     viewer: Any,
     outsider: Any,
 ) -> World:
-    # A session that exists in the fake too, so that allowed actions really happen.
-    remote = fake.sessions("org-acme")[0]
-    now = datetime.now(UTC)
-    session = Session.objects.create(
-        org=acme,
-        session_id=remote["session_id"],
-        title=remote.get("title") or "",
-        status=remote["status"],
-        created_at=now,
-        updated_at=now,
-    )
     users = {"admin": admin, "operator": operator, "viewer": viewer, "outsider": outsider}
-    return World(acme=acme, globex=globex, session=session, users=users)
+    return make_world(fake, acme, globex, users)
 
 
 def test_every_url_has_an_entry() -> None:

@@ -2,24 +2,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import IntegrityError, transaction
 
 from dashboard import audit
 from dashboard.forms import OrgForm
-from dashboard.management.commands._credentials import COMMAND_LINE, form_errors, read_token
+from dashboard.management.commands._credentials import (
+    COMMAND_LINE,
+    TokenCommand,
+    form_errors,
+    read_token,
+)
 from dashboard.models import DEFAULT_BASE_URL
 
 OPTIONS = {"name": "--name", "org_id": "--org-id", "base_url": "--base-url", "token": "token"}
 
 
-class Command(BaseCommand):
+class Command(TokenCommand):
     help = (
         "Add a Devin organization with its service token. The token is read from a file "
         "(or stdin with --token-file -), never from the command line, where `ps` and shell "
         "history would keep it."
     )
-    stealth_options = ("stdin",)
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--org-id", required=True, help="The Devin org id, like org-abc123.")
@@ -27,12 +31,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--base-url", default=DEFAULT_BASE_URL, help=f"The API base URL ({DEFAULT_BASE_URL})."
         )
-        parser.add_argument(
-            "--token-file",
-            required=True,
-            metavar="PATH",
-            help="A file holding the service token, or - to read it from stdin.",
-        )
+        self.add_token_file_argument(parser, "the service token")
 
     def handle(self, *args: Any, **options: Any) -> None:
         token = read_token(options["token_file"], options.get("stdin"))

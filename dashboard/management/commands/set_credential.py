@@ -3,21 +3,25 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import transaction
 
 from dashboard import audit
 from dashboard.forms import TokenForm, normalize_base_url, validate_org_id
-from dashboard.management.commands._credentials import COMMAND_LINE, form_errors, read_token
+from dashboard.management.commands._credentials import (
+    COMMAND_LINE,
+    TokenCommand,
+    form_errors,
+    read_token,
+)
 from dashboard.models import Organization
 
 
-class Command(BaseCommand):
+class Command(TokenCommand):
     help = (
         "Replace an organization's service token. The token is read from a file (or stdin "
         "with --token-file -), never from the command line."
     )
-    stealth_options = ("stdin",)
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--org-id", required=True, help="The Devin org id, like org-abc123.")
@@ -25,12 +29,7 @@ class Command(BaseCommand):
             "--base-url",
             help="The org's API base URL; needed only when orgs under two APIs share the id.",
         )
-        parser.add_argument(
-            "--token-file",
-            required=True,
-            metavar="PATH",
-            help="A file holding the new service token, or - to read it from stdin.",
-        )
+        self.add_token_file_argument(parser, "the new service token")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
