@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import path
 
-from dashboard.views import auth, orgs, sessions, team
+from dashboard.views import auth, insight, orgs, sessions, team
 
 urlpatterns = [
     path("", sessions.sessions, name="sessions"),
@@ -14,6 +14,8 @@ urlpatterns = [
     path("sessions/live/", sessions.sessions_live, name="sessions_live"),
     path("sessions/bulk-archive/", sessions.bulk_archive, name="bulk_archive"),
     path("bulk/<int:pk>/", sessions.bulk_run, name="bulk_run"),
+    path("insight/", insight.insight_index, name="insight_index"),
+    path("insight/<int:pk>/", insight.insight, name="insight"),
     path("orgs/<int:pk>/sync/", sessions.org_sync, name="org_sync"),
     path("orgs/<int:pk>/sync/status/", sessions.org_sync_status, name="org_sync_status"),
     path("orgs/", orgs.orgs, name="orgs"),

@@ -153,6 +153,8 @@ ROUTES: dict[str, Route] = {
     "session_unarchive": Route(kwargs=_session, post=operators_of_acme(302)),
     "org_sync_status": Route(kwargs=_acme, get=members_of_acme()),
     "org_sync": Route(kwargs=_acme, post=operators_of_acme(302)),
+    "insight_index": Route(get=members(302)),
+    "insight": Route(kwargs=_acme, get=members_of_acme()),
     "sessions_live": Route(get=members(), query="?ids=1&since=0"),
     # Viewers and outsiders are sent back with a message: nothing of acme is theirs to act on.
     "session_track": Route(post=members(302), data=lambda w: {"ref": w.session.session_id}),
