@@ -69,7 +69,7 @@ def insight(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     per_day = []
     for n in range(days):
         day: date = first_day + timedelta(days=n)
-        found = totals.get(day, {})
+        found: dict[str, Any] = totals.get(day, {})
         per_day.append(
             {"day": day, "acus": found.get("acus") or 0.0, "sessions": found.get("sessions", 0)}
         )
