@@ -59,8 +59,8 @@ def insight(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
     # Each session's ACUs count on the day it was created: the API reports a running total per
     # session, not per-day consumption.
-    totals = {
-        row["day"]: row
+    totals: dict[date, dict[str, Any]] = {
+        row["day"]: dict(row)
         for row in window.annotate(day=TruncDate("created_at"))
         .values("day")
         .annotate(acus=Sum("acus_consumed"), sessions=Count("pk"))
@@ -69,7 +69,7 @@ def insight(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     per_day = []
     for n in range(days):
         day: date = first_day + timedelta(days=n)
-        found: dict[str, Any] = totals.get(day, {})
+        found = totals.get(day, {})
         per_day.append(
             {"day": day, "acus": found.get("acus") or 0.0, "sessions": found.get("sessions", 0)}
         )
