@@ -481,3 +481,22 @@ def test_an_outsider_gets_404_for_another_orgs_pages(
     assert client.get(f"/orgs/{acme.pk}/edit/").status_code == 404
     assert client.post(f"/orgs/{acme.pk}/test/").status_code == 404
     assert client.get("/orgs/99999/edit/").status_code == 404
+
+
+# -- Django admin ------------------------------------------------------------------------------
+
+
+def test_django_admin_shows_no_token_and_keeps_audit_events_read_only(
+    admin_client: Client, acme: Organization
+) -> None:
+    page = text(admin_client.get(f"/admin/dashboard/organization/{acme.pk}/change/"))
+    assert 'name="name"' in page
+    assert 'name="token' not in page and 'name="base_url"' not in page
+    assert acme.token_ciphertext not in page
+    event = AuditEvent.objects.create(action="credential_created", org=acme)
+    assert admin_client.get("/admin/dashboard/auditevent/add/").status_code == 403
+    change = admin_client.get(f"/admin/dashboard/auditevent/{event.pk}/change/")
+    assert change.status_code == 200
+    assert 'name="action"' not in text(change)  # shown, not editable
+    assert admin_client.post(f"/admin/dashboard/auditevent/{event.pk}/delete/").status_code == 403
+    assert AuditEvent.objects.filter(pk=event.pk).exists()
