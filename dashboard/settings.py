@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -221,6 +222,40 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 if env_bool("SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+
+# The client's address, for sign-in throttling and the audit trail. Directly exposed, it is
+# REMOTE_ADDR. Behind a reverse proxy, name the header the proxy sets (X-Forwarded-For) and which
+# hops to trust: a count of proxies in front of the app, or their addresses/networks. Hops beyond
+# those are the client's to forge, so they are never believed.
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _client_ip_header(name: str) -> str:
+    header = env_str(name).strip()
+    return "HTTP_" + header.upper().replace("-", "_") if header else ""
+
+
+def _trusted_proxies(name: str, default: str) -> int | list[_Network]:
+    value = os.environ.get(name, "").strip() or default
+    if value.isdigit():
+        return int(value)
+    try:
+        return [ipaddress.ip_network(item.strip(), strict=False) for item in value.split(",")]
+    except ValueError as exc:
+        raise ImproperlyConfigured(
+            f"{name} must be a number of proxies or a comma-separated list of addresses or "
+            f"networks: {exc}"
+        ) from None
+
+
+CLIENT_IP_HEADER = _client_ip_header("DASHBOARD_CLIENT_IP_HEADER")
+TRUSTED_PROXIES = _trusted_proxies("DASHBOARD_TRUSTED_PROXIES", "1" if CLIENT_IP_HEADER else "0")
+# Sign-in throttling: this many failed sign-ins for one username from one address lock that pair
+# out until the oldest of them is this many seconds old (or an admin unlocks it).
+SIGN_IN_ATTEMPTS = max(1, int(env_number("DASHBOARD_SIGN_IN_ATTEMPTS", 5)))
+SIGN_IN_LOCKOUT = max(1, int(env_number("DASHBOARD_SIGN_IN_LOCKOUT", 15 * 60)))
+
 # Idle timeout: every request renews the session, so it ends after this much inactivity.
 SESSION_COOKIE_AGE = int(env_number("SESSION_IDLE_TIMEOUT", 8 * 3600))
 SESSION_SAVE_EVERY_REQUEST = True

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import path
 
-from dashboard.views import auth, insight, orgs, sessions, team
+from dashboard.views import audit, auth, insight, orgs, sessions, team
 
 urlpatterns = [
     path("", sessions.sessions, name="sessions"),
@@ -28,6 +28,10 @@ urlpatterns = [
     path("team/<int:pk>/", team.team_user, name="team_user"),
     path("team/<int:pk>/deactivate/", team.team_user_deactivate, name="team_user_deactivate"),
     path("team/<int:pk>/reactivate/", team.team_user_reactivate, name="team_user_reactivate"),
+    path("audit/", audit.audit, name="audit"),
+    path("audit/export.csv", audit.audit_csv, name="audit_csv"),
+    path("sign-ins/locked/", audit.sign_in_locks, name="sign_in_locks"),
+    path("sign-ins/unlock/", audit.sign_in_unlock, name="sign_in_unlock"),
     path("login/", auth.login_view, name="login"),
     path("logout/", auth.logout_view, name="logout"),
     path("setup/", auth.setup, name="setup"),

@@ -176,6 +176,12 @@ ROUTES: dict[str, Route] = {
     "team_user": Route(kwargs=_viewer_user, get=admins_only(), post=admins_only(302)),
     "team_user_deactivate": Route(kwargs=_viewer_user, post=admins_only(302)),
     "team_user_reactivate": Route(kwargs=_viewer_user, post=admins_only(302)),
+    # Audit: everyone signed in sees the events of their own orgs (tests/test_audit_page.py).
+    "audit": Route(get=members(), query="?outcome=ok"),
+    "audit_csv": Route(get=members(), query="?action=sign_in"),
+    # Locked sign-ins: site admins.
+    "sign_in_locks": Route(get=admins_only()),
+    "sign_in_unlock": Route(post=admins_only(302), data=lambda w: {"username": "viewer"}),
 }
 
 

@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.db import DatabaseError, connection, transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import redirect, render
@@ -14,6 +15,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 import dashboard
 from dashboard import audit
 from dashboard.forms import FirstAdminForm
+from dashboard.throttle import SignInForm
 
 User = get_user_model()
 
@@ -21,11 +23,18 @@ User = get_user_model()
 class LoginView(auth_views.LoginView):
     template_name = "registration/login.html"
     redirect_authenticated_user = True
+    authentication_form = SignInForm
 
     def dispatch(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponseBase:
         if not User.objects.exists():
             return redirect("setup")
         return super().dispatch(request, *args, **kwargs)
+
+    def form_invalid(self, form: SignInForm) -> HttpResponse:  # type: ignore[override]
+        response = super().form_invalid(form)
+        if form.has_error(NON_FIELD_ERRORS, "locked"):
+            response.status_code = 429  # Too Many Requests: the page says when to try again
+        return response
 
 
 login_view = login_not_required(LoginView.as_view())
