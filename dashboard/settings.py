@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -67,8 +68,13 @@ def _local_secret(filename: str, make: str) -> str:
     return path.read_text().strip()
 
 
+# `manage.py generate_credential_key` makes the first key, so it must run before any is set.
+MAKING_FIRST_KEY = sys.argv[1:2] == ["generate_credential_key"]
+
 SECRET_KEY = env_str("SECRET_KEY")
-if not SECRET_KEY:
+if not SECRET_KEY and MAKING_FIRST_KEY:
+    SECRET_KEY = secrets.token_urlsafe(50)  # throwaway: the command signs nothing
+elif not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
             "SECRET_KEY is not set. Set SECRET_KEY (or SECRET_KEY_FILE) to a long random string, "
@@ -80,7 +86,7 @@ if not SECRET_KEY:
 # Kept apart from SECRET_KEY so that rotating one never strands the other.
 CREDENTIAL_KEYS = env_str("DASHBOARD_CREDENTIAL_KEYS")
 CREDENTIAL_KEYS_GENERATED = False
-if not CREDENTIAL_KEYS:
+if not CREDENTIAL_KEYS and not MAKING_FIRST_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
             "DASHBOARD_CREDENTIAL_KEYS is not set. Generate a key with "

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
 from dashboard import audit, devin
@@ -273,7 +273,7 @@ def sync_in_background(org: Organization, *, user: Any = None) -> SyncRun:
                 finished_at=timezone.now(),
             )
         finally:
-            close_old_connections()
+            connections.close_all()  # this thread's own connection; nobody else will close it
 
     # Start once the run's row is committed, so the thread (its own connection) can see it.
     thread = threading.Thread(target=work, name=f"sync-{org.org_id}", daemon=True)

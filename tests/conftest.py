@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,6 +30,15 @@ def chromium_path() -> str:
             pytrace=False,
         )
     return path
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Any:
+    """Let a test's background work (Sync now, bulk archive) finish before its database goes."""
+    for thread in threading.enumerate():
+        if thread.name.startswith(("sync-", "bulk-")):
+            thread.join(timeout=60)
+    return (yield)
 
 
 @pytest.fixture(scope="session")

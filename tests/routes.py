@@ -156,9 +156,16 @@ ROUTES: dict[str, Route] = {
     "insight_index": Route(get=members(302)),
     "insight": Route(kwargs=_acme, get=members_of_acme()),
     "sessions_live": Route(get=members(), query="?ids=1&since=0"),
-    # Viewers and outsiders are sent back with a message: nothing of acme is theirs to act on.
-    "session_track": Route(post=members(302), data=lambda w: {"ref": w.session.session_id}),
-    "bulk_archive": Route(post=members(302), data=lambda w: {"ids": [w.session.pk]}),
+    # A viewer's forged POST is a 403. The outsider operates globex only: acme's session is not
+    # theirs to track or archive, so they are sent back with a message and nothing happens.
+    "session_track": Route(
+        post=expect(viewer=403, operator=302, outsider=302, admin=302),
+        data=lambda w: {"ref": w.session.session_id},
+    ),
+    "bulk_archive": Route(
+        post=expect(viewer=403, operator=302, outsider=302, admin=302),
+        data=lambda w: {"ids": [w.session.pk]},
+    ),
     "bulk_run": Route(
         kwargs=_bulk_run_of_operator,
         get=expect(viewer=404, operator=200, outsider=404, admin=404),

@@ -115,9 +115,9 @@ def test_viewer_cannot_bulk_archive(client: Client, many: Any, viewer: Any) -> N
     client.force_login(viewer)
     rows = list(Session.objects.filter(org__org_id="org-acme", is_archived=False)[:3])
     response = client.post(
-        "/sessions/bulk-archive/", {"scope": "selected", "ids": [r.pk for r in rows]}, follow=True
+        "/sessions/bulk-archive/", {"scope": "selected", "ids": [r.pk for r in rows]}
     )
-    assert "No active sessions that you can archive" in response.content.decode()
+    assert response.status_code == 403
     assert not BulkRun.objects.exists()
 
 

@@ -112,3 +112,18 @@ def test_collectstatic_with_compressed_manifest(tmp_path: Path) -> None:
     assert (tmp_path / "static" / "staticfiles.json").exists()
     assert list((tmp_path / "static" / "css").glob("app.*.css.gz"))
     assert list((tmp_path / "static" / "django_htmx").glob("htmx-2.min.*.js"))
+
+
+def test_the_first_credential_key_can_be_made_before_any_is_set(tmp_path: Path) -> None:
+    env = {
+        **PRODUCTION,
+        "SECRET_KEY": "",
+        "DASHBOARD_CREDENTIAL_KEYS": "",
+        "DASHBOARD_DATA_DIR": str(tmp_path),
+    }
+    result = run_manage("generate_credential_key", **env)
+    assert result.returncode == 0, result.stderr
+    key_id, _, key = result.stdout.strip().partition(":")
+    assert key_id == "k1"
+    Fernet(key.encode())  # a valid key
+    assert not (tmp_path / "secret_key").exists()

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -270,11 +271,20 @@ def sessions_live(request: HtmxHttpRequest) -> HttpResponse:
     return response
 
 
+def _operator_orgs(request: HtmxHttpRequest) -> list[int]:
+    """The orgs the user may act in; a viewer everywhere gets a 403 (a forged POST)."""
+    orgs = [pk for pk, role in roles_by_org(request.user).items() if role == OPERATOR]
+    if not orgs:
+        raise PermissionDenied(
+            "Viewers cannot change sessions. Ask an admin for the operator role."
+        )
+    return orgs
+
+
 @require_POST
 def session_track(request: HtmxHttpRequest) -> HttpResponse:
     """Start tracking a session by id or URL: GET it from Devin and store it."""
-    roles = roles_by_org(request.user)
-    operator_orgs = [pk for pk, role in roles.items() if role == OPERATOR]
+    operator_orgs = _operator_orgs(request)
     raw_org = request.POST.get("org", "")
     if raw_org.isdigit() and int(raw_org) in operator_orgs:
         org_pk = int(raw_org)
@@ -328,8 +338,7 @@ def org_sync_status(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 def bulk_archive(request: HtmxHttpRequest) -> HttpResponse:
-    roles = roles_by_org(request.user)
-    operator_orgs = [pk for pk, role in roles.items() if role == OPERATOR]
+    operator_orgs = _operator_orgs(request)
     targets = Session.objects.filter(org_id__in=operator_orgs, is_archived=False)
     if request.POST.get("scope") == "filter":
         f = filters.SessionFilters.from_query(request.POST)  # the filter travels in the form
