@@ -213,3 +213,14 @@ def test_hostile_strings_render_inert(client: Client, fake: Any, acme: Any, oper
     assert "<img src=x" not in html
     assert 'href="javascript:' not in html
     assert "&lt;script&gt;alert(&quot;t&quot;)&lt;/script&gt;" in html
+
+
+def test_an_error_row_can_be_dismissed(
+    client: Client, running: Session, operator: Any, fake: Any
+) -> None:
+    client.force_login(operator)
+    fake.inject("status", status=500, method="POST")
+    html = client.post(f"/sessions/{running.pk}/archive/", headers=HX).content.decode()
+    assert f'hx-get="/sessions/{running.pk}/row/"' in html
+    row = client.get(f"/sessions/{running.pk}/row/", headers=HX).content.decode()
+    assert "row-error" not in row and "Archive" in row
