@@ -22,6 +22,31 @@ run: $(STAMP)
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py migrate --noinput
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
+# The production way, locally: DEBUG off, migrate, collectstatic, gunicorn (gunicorn.conf.py).
+# SECRET_KEY and DASHBOARD_CREDENTIAL_KEYS come from the environment, else from the files that
+# `make run` generated in the data dir. Plain HTTP on loopback, so cookies are not Secure-only
+# unless you say so.
+serve: $(STAMP)
+	@set -e; data="$${DASHBOARD_DATA_DIR:-data}"; \
+	if [ -z "$${SECRET_KEY:-}$${SECRET_KEY_FILE:-}" ] && [ -f "$$data/secret_key" ]; then \
+	  export SECRET_KEY_FILE="$$data/secret_key"; fi; \
+	if [ -z "$${DASHBOARD_CREDENTIAL_KEYS:-}$${DASHBOARD_CREDENTIAL_KEYS_FILE:-}" ] \
+	  && [ -f "$$data/credential_keys" ]; then \
+	  export DASHBOARD_CREDENTIAL_KEYS_FILE="$$data/credential_keys"; fi; \
+	if [ -z "$${SECRET_KEY:-}$${SECRET_KEY_FILE:-}" ] \
+	  || [ -z "$${DASHBOARD_CREDENTIAL_KEYS:-}$${DASHBOARD_CREDENTIAL_KEYS_FILE:-}" ]; then \
+	  echo "make serve needs SECRET_KEY and DASHBOARD_CREDENTIAL_KEYS (or their _FILE): set" \
+	    "them, or run 'make run' once to generate development ones into $$data/." >&2; \
+	  exit 1; fi; \
+	export DEBUG=false ALLOWED_HOSTS="$${ALLOWED_HOSTS:-localhost,127.0.0.1,[::1]}" \
+	  SESSION_COOKIE_SECURE="$${SESSION_COOKIE_SECURE:-false}" \
+	  CSRF_COOKIE_SECURE="$${CSRF_COOKIE_SECURE:-false}" \
+	  GUNICORN_BIND="$${GUNICORN_BIND:-$(HOST):$(PORT)}"; \
+	$(BIN)/python manage.py migrate --noinput; \
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0; \
+	echo "Serving on http://$$GUNICORN_BIND (DEBUG off, gunicorn)"; \
+	exec $(BIN)/gunicorn -c gunicorn.conf.py dashboard.wsgi
+
 demo: $(STAMP)
 	DEBUG=true DASHBOARD_DATA_DIR=$${DASHBOARD_DATA_DIR:-data/demo} $(BIN)/python manage.py demo --host $(HOST) --port $(PORT)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 from typing import Any
@@ -39,7 +40,12 @@ def scrub(record: logging.LogRecord) -> None:
     if isinstance(record.args, tuple):
         record.args = tuple(_redact_value(a) for a in record.args)
     elif isinstance(record.args, dict):
-        record.args = {k: _redact_value(v) for k, v in record.args.items()}
+        # A copy of the same type: gunicorn's access log passes a dict subclass that answers "-"
+        # for a header the response lacks; a plain dict would raise KeyError on it instead.
+        args = copy.copy(record.args)
+        for key, value in args.items():
+            args[key] = _redact_value(value)
+        record.args = args
     if record.exc_info and record.exc_info[1] is not None:
         # Format the traceback now, redacted, so no handler formats the raw one later.
         record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
