@@ -1,0 +1,1 @@
+"""`make bench`: the dashboard's benchmarks. See docs/performance.md."""

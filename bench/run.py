@@ -1,0 +1,172 @@
+"""`make bench`: measure the dashboard against its goals and write .bench/results.json.
+
+Everything runs on a throwaway data dir (SQLite file, generated secrets, DEBUG off) with data from
+the fake Devin API's seeder, synced through the real sync path over loopback HTTP. Pages are timed
+over HTTP against a real gunicorn; see docs/performance.md for what each figure means.
+
+    python -m bench.run            # the full run (1k, 10k, 100k sessions), about 5 minutes
+    python -m bench.run --quick    # smaller sizes and fewer repetitions, for development
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import secrets
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / ".bench" / "results.json"
+# Variables that would point the benchmark at real secrets, a real database or a TLS-only setup.
+CLEARED_ENV = (
+    "SECRET_KEY_FILE",
+    "DASHBOARD_CREDENTIAL_KEYS_FILE",
+    "DATABASE_URL",
+    "DATABASE_URL_FILE",
+    "SECURE_SSL_REDIRECT",
+    "SECURE_PROXY_SSL_HEADER",
+    "DASHBOARD_CLIENT_IP_HEADER",
+)
+
+
+def prepare_environment(data_dir: Path, database_url: str) -> None:
+    """The environment every benchmark process (this one, gunicorn, the sync child) reads."""
+    from cryptography.fernet import Fernet
+
+    for name in CLEARED_ENV:
+        os.environ.pop(name, None)
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "bench.settings",
+            "DEBUG": "false",
+            "DASHBOARD_DATA_DIR": str(data_dir),
+            "STATIC_ROOT": str(data_dir / "static"),
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "DASHBOARD_CREDENTIAL_KEYS": "bench:" + Fernet.generate_key().decode(),
+            "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+            # Plain HTTP on loopback: cookies must not be Secure-only.
+            "SESSION_COOKIE_SECURE": "false",
+            "CSRF_COOKIE_SECURE": "false",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    if database_url:
+        os.environ["DATABASE_URL"] = database_url
+
+
+def machine_info() -> dict[str, Any]:
+    from django import get_version
+    from django.db import connection
+
+    cpu = "unknown"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = ""
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        total_kb = int(meminfo.read_text().split()[1])
+        memory = f"{total_kb / 1024 / 1024:.1f} GiB"
+    return {
+        "nproc": len(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity")
+        else os.cpu_count(),
+        "cpu": cpu,
+        "memory": memory,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "django": get_version(),
+        "database": connection.vendor,
+        "sqlite": sqlite3.sqlite_version,
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def print_table(figures: list[dict[str, Any]]) -> None:
+    from bench.figures import show
+
+    rows = [("figure", "value", "goal", "")]
+    for f in figures:
+        verdict = {True: "pass", False: "MISS", None: ""}[f["passed"]]
+        rows.append((f["name"], f"{show(f['value'])} {f['unit']}".strip(), f["goal"], verdict))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for n, row in enumerate(rows):
+        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repetitions")
+    parser.add_argument("--keep", action="store_true", help="keep the throwaway data dir")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("BENCH_DATABASE_URL", ""),
+        help="a THROWAWAY PostgreSQL database to use instead of SQLite (BENCH_DATABASE_URL); "
+        "the benchmark migrates it and deletes its sessions",
+    )
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+
+    data_dir = Path(tempfile.mkdtemp(prefix="dashboard-bench-"))
+    prepare_environment(data_dir, args.database_url)
+    import django
+
+    django.setup()
+    from bench.figures import FULL, QUICK, Bench
+
+    plan = QUICK if args.quick else FULL
+    started = time.time()
+    machine = machine_info()
+    print(
+        f"make bench{' QUICK=1' if args.quick else ''}: sizes {plan.sizes}, "
+        f"{machine['nproc']} CPUs ({machine['cpu']}), {machine['database']}, data in {data_dir}",
+        flush=True,
+    )
+    bench = Bench(plan, data_dir)
+    try:
+        bench.run()
+    finally:
+        bench.close()
+        if not args.keep:
+            shutil.rmtree(data_dir, ignore_errors=True)
+    machine["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    machine["chromium"] = bench.chromium_version
+    figures = [asdict(f) for f in bench.figures]
+    report = {
+        "quick": args.quick,
+        "plan": asdict(plan),
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        "seconds": round(time.time() - started, 1),
+        "machine": machine,
+        "figures": figures,
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    print()
+    print_table(figures)
+    missed = [f["name"] for f in figures if f["passed"] is False]
+    shown = args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output
+    print(
+        f"\n{len(figures)} figures in {report['seconds']:.0f} s, {len(missed)} goal(s) missed; "
+        f"written to {shown}"
+    )
+    # Missed goals are findings, not failures of the benchmark: exit 0 so the table is the output.
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
