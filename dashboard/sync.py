@@ -143,7 +143,15 @@ def _store_batch(
             row.synced_at = now
             changed.append(row)
         Session.objects.bulk_create(new_rows, batch_size=BATCH)
-        Session.objects.bulk_update(changed, STORED_FIELDS, batch_size=BATCH)
+        if len(changed) == 1:
+            # One row (every archive, track and live refresh): a plain UPDATE. bulk_update's
+            # CASE WHEN per field costs ~2 ms of query building for a single row.
+            row = changed[0]
+            Session.objects.filter(pk=row.pk).update(
+                **{name: getattr(row, name) for name in STORED_FIELDS}
+            )
+        else:
+            Session.objects.bulk_update(changed, STORED_FIELDS, batch_size=BATCH)
     result.created += len(new_rows)
     result.updated += len(changed)
 
