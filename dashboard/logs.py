@@ -21,7 +21,11 @@ def _redact_value(value: Any) -> Any:
         return redact(value)
     if isinstance(value, (int, float, bool)) or value is None:
         return value
-    return redact(repr(value)) if "cog_" in repr(value) else value
+    # Anything else (dicts of headers, exceptions, objects) is replaced by its redacted repr only
+    # when that differs: an Authorization header in a dict is a secret too, not just `cog_`.
+    text = repr(value)
+    cleaned = redact(text)
+    return value if cleaned == text else cleaned
 
 
 class RedactTokens(logging.Filter):
@@ -44,7 +48,9 @@ def scrub(record: logging.LogRecord) -> None:
         # for a header the response lacks; a plain dict would raise KeyError on it instead.
         args = copy.copy(record.args)
         for key, value in args.items():
-            args[key] = _redact_value(value)
+            # A mapping's Authorization entry (gunicorn's is "{authorization}i") is a secret.
+            secret = "authorization" in str(key).lower() and value not in (None, "", "-")
+            args[key] = "[redacted]" if secret else _redact_value(value)
         record.args = args
     if record.exc_info and record.exc_info[1] is not None:
         # Format the traceback now, redacted, so no handler formats the raw one later.
