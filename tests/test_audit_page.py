@@ -12,10 +12,12 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 
 from dashboard.models import AuditEvent, Organization
 from dashboard.views.audit import safe_cell
+from tests.routes import ROUTES, make_world
 
 pytestmark = pytest.mark.django_db
 
@@ -341,3 +343,36 @@ def test_django_admin_shows_events_read_only(client: Client, admin: Any) -> None
         base, {"action": "delete_selected", "_selected_action": [e.pk]}
     ).status_code in (200, 302)
     assert AuditEvent.objects.get(pk=e.pk).detail == "kept"
+
+
+def test_no_view_changes_or_deletes_an_event(
+    client: Client,
+    fake: Any,
+    acme: Organization,
+    globex: Organization,
+    admin: Any,
+    operator: Any,
+    viewer: Any,
+    outsider: Any,
+) -> None:
+    users = {"admin": admin, "operator": operator, "viewer": viewer, "outsider": outsider}
+    world = make_world(fake, acme, globex, users)
+    event("archive", actor=operator, org=acme, session_id=world.session.session_id, detail="a")
+    event("sign_in", actor_name="viewer", outcome="failed", detail="b")
+    event("credential_replaced", actor=admin, org=globex, detail="c")
+    # Foreign keys are left out: deleting an org or a user nulls them by design (the event
+    # keeps org_label and actor_name).
+    fields = ("at", "actor_name", "org_label", "action", "outcome", "session_id", "detail", "ip")
+    before = list(AuditEvent.objects.order_by("pk").values_list("pk", *fields))
+    # Every POST in the URLconf, as an admin and as an operator; removing an org comes last.
+    posts = sorted(
+        ((name, route) for name, route in ROUTES.items() if route.post is not None),
+        key=lambda item: item[0] == "org_delete",
+    )
+    for actor in ("operator", "admin"):
+        for name, route in posts:
+            client.force_login(users[actor])
+            client.post(reverse(name, kwargs=route.kwargs(world)), route.data(world))
+    after = list(AuditEvent.objects.filter(pk__lte=before[-1][0]).values_list("pk", *fields))
+    assert after == before
+    assert AuditEvent.objects.count() > len(before)  # the POSTs themselves were audited
