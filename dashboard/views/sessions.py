@@ -199,13 +199,18 @@ def _act(request: HtmxHttpRequest, pk: int, action: str) -> HttpResponse:
 
     if org.can_manage is not True:
         Organization.objects.filter(pk=org.pk).update(can_manage=True)
-    sync.store_sessions(org, [answer], from_action=True)
-    # The answer leaves status_detail/category/subcategory null: re-read for fresh badges. If the
-    # re-read fails, the action still happened and the known values stay.
+    # The answer leaves status_detail/category/subcategory null: re-read for fresh badges, and
+    # store whichever of the two is newer, in one write. If the re-read fails (or is older), the
+    # action still happened: store the answer, keeping the known values it leaves null.
     try:
-        sync.store_sessions(org, [client.get_session(session.session_id)])
+        fresh: devin.Session | None = client.get_session(session.session_id)
     except devin.DevinError as exc:
         log.info("re-read of %s after %s failed: %s", session.session_id, action, exc)
+        fresh = None
+    if fresh is not None and fresh.updated_at >= answer.updated_at:
+        sync.store_sessions(org, [fresh])
+    else:
+        sync.store_sessions(org, [answer], from_action=True)
     audit.record(action, request=request, org=org, session_id=session.session_id)
     session.refresh_from_db()
     if not request.htmx:
