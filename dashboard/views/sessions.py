@@ -148,7 +148,6 @@ def _render_row(
     session: Session,
     *,
     error: str = "",
-    retry_after: float | None = None,
     flash: bool = False,
     counter: bool = False,
 ) -> HttpResponse:
@@ -157,7 +156,6 @@ def _render_row(
         "row": session,
         "can_act_any": True,
         "error": error,
-        "retry_after": int(retry_after) + 1 if retry_after else None,
         "flash": flash,
         "active_count": _active_count(list(visible_orgs(request.user).values_list("pk", flat=True)))
         if counter
@@ -190,12 +188,8 @@ def _act(request: HtmxHttpRequest, pk: int, action: str) -> HttpResponse:
             messages.error(request, message)
             return redirect(_back(request))
         session.refresh_from_db()  # the stored row, exactly as it was
-        return _render_row(
-            request,
-            session,
-            error=str(exc),
-            retry_after=exc.retry_after if isinstance(exc, devin.RateLimited) else None,
-        )
+        # A RateLimited message already says when to try again (devin.py words it).
+        return _render_row(request, session, error=str(exc))
 
     if org.can_manage is not True:
         Organization.objects.filter(pk=org.pk).update(can_manage=True)
