@@ -58,6 +58,12 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest
 
+# The README's pictures: the browser suite's screenshot test, then its PNGs into docs/img/.
+screenshots: $(STAMP)
+	$(BIN)/pytest -q tests/test_e2e.py -k test_screenshots
+	mkdir -p docs/img
+	cp test-results/screenshots/*.png docs/img/
+
 bench: $(STAMP)
 	@echo "make bench arrives with the benchmarks issue." && exit 1
 
