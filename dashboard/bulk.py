@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import random
 import threading
@@ -62,8 +63,12 @@ def start_bulk_archive(
     )
     items = list(run.items.select_related("session", "session__org"))
     ip = audit.client_ip(request)
+    # Threads run in copies of this request's context, so their log lines carry the request id.
     thread = threading.Thread(
-        target=execute, args=(run, items, request.user, ip), name=f"bulk-{run.pk}", daemon=True
+        target=contextvars.copy_context().run,
+        args=(execute, run, items, request.user, ip),
+        name=f"bulk-{run.pk}",
+        daemon=True,
     )
     # Start once the run and its items are committed, so the workers' connections see them.
     transaction.on_commit(thread.start)
@@ -132,7 +137,8 @@ def execute(run: BulkRun, items: list[BulkItem], actor: Any, ip: str | None) -> 
 
     try:
         with ThreadPoolExecutor(max_workers=max(1, settings.BULK_CONCURRENCY)) as pool:
-            list(pool.map(archive_one, items))
+            context = contextvars.copy_context()
+            list(pool.map(lambda item: context.copy().run(archive_one, item), items))
     finally:
         BulkRun.objects.filter(pk=run.pk).update(
             state=BulkRun.State.DONE, finished_at=timezone.now()

@@ -8,9 +8,10 @@ known values.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -205,7 +206,7 @@ def start_run(org: Organization, *, full: bool = False, user: Any = None) -> Syn
     )
 
 
-def run_sync(run: SyncRun, on_page: Callable[[SyncRun], None] | None = None) -> SyncRun:
+def run_sync(run: SyncRun) -> SyncRun:
     """Walk the list endpoint for `run`'s org and store what it returns. Never raises DevinError."""
     org = run.org
     updated_after = int(run.since.timestamp()) if run.since else None
@@ -224,8 +225,6 @@ def run_sync(run: SyncRun, on_page: Callable[[SyncRun], None] | None = None) -> 
                 SyncRun.objects.filter(pk=run.pk).update(
                     pages=run.pages, seen=run.seen, created=run.created, updated=run.updated
                 )
-                if on_page is not None:
-                    on_page(run)
     except (devin.DevinError, CredentialDecryptError) as exc:
         run.state = SyncRun.State.FAILED
         run.error = str(exc)
@@ -233,7 +232,7 @@ def run_sync(run: SyncRun, on_page: Callable[[SyncRun], None] | None = None) -> 
     else:
         run.state = SyncRun.State.OK
     run.finished_at = timezone.now()
-    run.save()
+    # Record and log first: saving the final state is what tells pollers the run is over.
     audit.record(
         "sync",
         actor=run.triggered_by,
@@ -256,6 +255,7 @@ def run_sync(run: SyncRun, on_page: Callable[[SyncRun], None] | None = None) -> 
         run.created,
         run.updated,
     )
+    run.save()
     return run
 
 
@@ -284,6 +284,9 @@ def sync_in_background(org: Organization, *, user: Any = None) -> SyncRun:
             connections.close_all()  # this thread's own connection; nobody else will close it
 
     # Start once the run's row is committed, so the thread (its own connection) can see it.
-    thread = threading.Thread(target=work, name=f"sync-{org.org_id}", daemon=True)
+    # The thread runs in a copy of this request's context, so its log lines carry the request id.
+    thread = threading.Thread(
+        target=contextvars.copy_context().run, args=(work,), name=f"sync-{org.org_id}", daemon=True
+    )
     transaction.on_commit(thread.start)
     return run

@@ -101,3 +101,28 @@ def test_viewer_cannot_sync(client: Client, fake: Any, acme: Any, viewer: Any) -
     assert client.post(f"/orgs/{acme.pk}/sync/").status_code == 403
     assert "Sync now" not in client.get("/").content.decode()
     assert not SyncRun.objects.exists()
+
+
+def test_background_sync_lines_carry_the_clicks_request_id(
+    client: Client, fake: Any, acme: Any, operator: Any
+) -> None:
+    import io
+    import logging
+
+    from dashboard.logs import LineFormatter
+
+    handler = next(
+        h
+        for h in logging.getLogger().handlers
+        if isinstance(h, logging.StreamHandler) and isinstance(h.formatter, LineFormatter)
+    )
+    buffer = io.StringIO()
+    previous = handler.setStream(buffer)
+    try:
+        client.force_login(operator)
+        client.post(f"/orgs/{acme.pk}/sync/", headers={"X-Request-ID": "sync-click-1"})
+        assert wait_for_run(acme).state == SyncRun.State.OK
+    finally:
+        handler.setStream(previous)
+    lines = [line for line in buffer.getvalue().splitlines() if " dashboard.sync sync of " in line]
+    assert lines and all(line.endswith("request_id=sync-click-1") for line in lines)
