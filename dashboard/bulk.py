@@ -140,6 +140,15 @@ def execute(run: BulkRun, items: list[BulkItem], actor: Any, ip: str | None) -> 
             context = contextvars.copy_context()
             list(pool.map(lambda item: context.copy().run(archive_one, item), items))
     finally:
+        outcomes = [item.outcome for item in items]
+        ok = outcomes.count(BulkItem.Outcome.OK)
+        audit.record(
+            "bulk_archive_finished",
+            actor=actor,
+            outcome=AuditEvent.Outcome.OK if ok == len(items) else AuditEvent.Outcome.FAILED,
+            detail=f"bulk #{run.pk}: {ok} archived, {len(items) - ok} not, of {len(items)}",
+            ip=ip,
+        )
         BulkRun.objects.filter(pk=run.pk).update(
             state=BulkRun.State.DONE, finished_at=timezone.now()
         )

@@ -66,6 +66,8 @@ def test_bulk_archive_of_a_filter_touches_exactly_the_matching_sessions(
         s.pk: s.is_archived for s in Session.objects.exclude(session_id__in=matching)
     } == untouched
     assert AuditEvent.objects.filter(action="archive", outcome="ok").count() == 40
+    summary = AuditEvent.objects.get(action="bulk_archive_finished")
+    assert summary.detail == f"bulk #{run_pk}: 40 archived, 0 not, of 40"
     page = client.get(f"/bulk/{run_pk}/").content.decode()
     assert "40 archived, 0 failed" in page
 
