@@ -86,7 +86,11 @@ class LineFormatter(logging.Formatter):
         extras = " ".join(
             f"{key}={value}"
             for key, value in vars(record).items()
-            if key not in _STANDARD and key not in {"message", "asctime"} and value is not None
+            if key not in _STANDARD
+            and key not in {"message", "asctime"}
+            # Plain values only: Django attaches the request and server objects to some records,
+            # whose reprs are noise (and would carry the query string).
+            and isinstance(value, (str, int, float))
         )
         line = f"{self.formatTime(record)} {record.levelname} {record.name} {record.getMessage()}"
         if extras:

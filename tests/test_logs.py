@@ -119,3 +119,14 @@ def test_every_logger_scrubs_at_the_source(caplog: pytest.LogCaptureFixture) -> 
         text = " ".join([record.getMessage(), str(record.exc_text), caplog.text])
         assert TOKEN not in text and SECRET not in text
     assert "cog_[redacted]" in caplog.text
+
+
+def test_line_formatter_keeps_plain_extras_and_drops_object_reprs() -> None:
+
+    record = logging.LogRecord(
+        "django.request", logging.WARNING, __file__, 1, "Not Found: %s", ("/x",), None
+    )
+    record.status_code = 404
+    record.request = object()  # Django attaches the WSGIRequest, whose repr has the query string
+    line = LineFormatter().format(record)
+    assert line.endswith("Not Found: /x status_code=404")
