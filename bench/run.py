@@ -64,6 +64,7 @@ def prepare_environment(data_dir: Path, database_url: str) -> None:
 
 
 def machine_info() -> dict[str, Any]:
+    import gunicorn
     from django import get_version
     from django.db import connection
 
@@ -88,6 +89,7 @@ def machine_info() -> dict[str, Any]:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "django": get_version(),
+        "gunicorn": gunicorn.__version__,
         "database": connection.vendor,
         "sqlite": sqlite3.sqlite_version,
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
@@ -97,7 +99,7 @@ def machine_info() -> dict[str, Any]:
 def print_table(figures: list[dict[str, Any]]) -> None:
     from bench.figures import show
 
-    rows = [("figure", "value", "goal", "")]
+    rows = [("figure", "value", "goal", "result")]
     for f in figures:
         verdict = {True: "pass", False: "MISS", None: ""}[f["passed"]]
         rows.append((f["name"], f"{show(f['value'])} {f['unit']}".strip(), f["goal"], verdict))
