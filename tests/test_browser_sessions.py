@@ -112,3 +112,16 @@ def test_live_view_shows_a_session_finishing_without_a_reload(
     expect(row.locator(".badge.attn")).to_have_text("running", timeout=15_000)
     expect(row).to_contain_text("finished")
     assert page.evaluate("window.notReloaded") is True
+
+
+def test_sync_now_fills_an_empty_table_without_a_reload(
+    live_server: Any, page: Page, login_as: Any, operator: Any, acme: Any, fake: Any
+) -> None:
+    login_as(page, operator)
+    page.goto(live_server.url + "/")
+    page.evaluate("window.notReloaded = true")
+    expect(page.get_by_text("No sessions yet.")).to_be_visible()
+    page.get_by_role("button", name="Sync now").click()
+    expect(page.locator("#results tbody tr").first).to_be_visible(timeout=15_000)
+    assert page.locator("#results").count() == 1
+    assert page.evaluate("window.notReloaded") is True

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -69,6 +70,9 @@ def test_sync_now_runs_in_the_background_and_reports(
     status = client.get(f"/orgs/{acme.pk}/sync/status/").content.decode()
     assert "synced" in status and f"{run.seen} seen" in status
     assert "every 1s" not in status  # polling stops once the run is over
+    # ...and the answer that sees the end tells the page to reload its table.
+    response = client.get(f"/orgs/{acme.pk}/sync/status/", headers={"HX-Request": "true"})
+    assert json.loads(response["HX-Trigger"]) == {"sessions-synced": {}}
     assert Session.objects.filter(org=acme).count() == len(fake.sessions("org-acme"))
 
 

@@ -65,3 +65,16 @@ def words(value: str) -> str:
 @register.filter
 def acus(value: float) -> str:
     return f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
+
+
+# The API's category values, as people write them; another value is shown as its words.
+CATEGORY_LABELS = {
+    "ci_cd_and_devops": "CI/CD and DevOps",
+    "code_quality_and_security": "Code quality and security",
+    "unit_test_generation": "Unit test generation",
+}
+
+
+@register.filter
+def category(value: str) -> str:
+    return CATEGORY_LABELS.get(value) or words(value).capitalize()

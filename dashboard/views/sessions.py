@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import push_url
+from django_htmx.http import push_url, trigger_client_event
 
 from dashboard import audit, devin, filters, live, sync
 from dashboard.access import (
@@ -328,11 +328,17 @@ def org_sync(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 def org_sync_status(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     org = org_for_user(request, pk)
     run = org.sync_runs.order_by("-started_at").first()
-    return render(
-        request,
-        "dashboard/sessions.html#sync-status",
-        {"org": org, "run": run, "can_sync": (roles_by_org(request.user).get(org.pk) == OPERATOR)},
-    )
+    context = {
+        "org": org,
+        "run": run,
+        "can_sync": roles_by_org(request.user).get(org.pk) == OPERATOR,
+    }
+    response = render(request, "dashboard/sessions.html#sync-status", context)
+    if run is not None and run.state != SyncRun.State.RUNNING:
+        # Only running syncs are polled, so this answer is the one that saw it end: let the
+        # table show what it found.
+        trigger_client_event(response, "sessions-synced")
+    return response
 
 
 @require_POST

@@ -36,6 +36,10 @@
   });
 
   document.addEventListener("DOMContentLoaded", () => {
+    // On a phone the filters would fill the first screen: start them folded.
+    if (window.matchMedia("(max-width: 720px)").matches) {
+      document.querySelectorAll("details[data-collapse-on-phone]").forEach((d) => d.removeAttribute("open"));
+    }
     localizeTimes(document);
     setInterval(() => localizeTimes(document), 60000);
   });
