@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import random
 import socket
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +98,24 @@ class Command(BaseCommand):
         if options["no_serve"]:
             fake.stop()
             return
+        self.start_activity(fake)
         try:
             call_command("runserver", f"{host}:{options['port']}", use_reloader=False)
         finally:
             fake.stop()
+
+    def start_activity(self, fake: FakeDevin) -> None:
+        """Every few seconds a running demo session moves on, so the live view has news to show."""
+        stop = threading.Event()
+        rng = random.Random(42)
+
+        def work() -> None:
+            while not stop.wait(20):
+                org_id = rng.choice(fake.orgs)
+                running = [s for s in fake.sessions(org_id) if s["status"] == "running"]
+                if running:
+                    session = rng.choice(running)
+                    detail = rng.choice(["finished", "waiting_for_user", "working"])
+                    fake.update_session(org_id, session["session_id"], status_detail=detail)
+
+        threading.Thread(target=work, name="demo-activity", daemon=True).start()

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_demo_seeds_orgs_users_and_sessions_and_prints_the_logins(tmp_path: Path) -> None:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "DASHBOARD_CREDENTIAL_KEYS", "SECRET_KEY"}
+    }
+    env.update(DEBUG="true", DASHBOARD_DATA_DIR=str(tmp_path))
+    command = [
+        sys.executable,
+        "manage.py",
+        "demo",
+        "--no-serve",
+        "--api-port",
+        "0",
+        "--sessions",
+        "20",
+    ]
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Devin dashboard demo: http://127.0.0.1:8000/" in out
+    for login in (
+        "admin     password demo-admin-pass",
+        "operator  password demo-operator-pass",
+        "viewer    password demo-viewer-pass",
+    ):
+        assert login in out
+    db = sqlite3.connect(tmp_path / "dashboard.sqlite3")
+    try:
+        assert db.execute("select count(*) from dashboard_organization").fetchone() == (3,)
+        assert db.execute("select count(*) from auth_user").fetchone() == (3,)
+        assert db.execute("select count(*) from dashboard_session").fetchone() == (60,)
+        assert db.execute("select count(*) from dashboard_membership").fetchone() == (6,)
+    finally:
+        db.close()
+    # A second start makes the demo afresh rather than failing on existing users.
+    again = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
