@@ -5,6 +5,7 @@ from typing import Any
 from django.http import HttpRequest
 
 from dashboard.access import is_site_admin, visible_orgs
+from dashboard.filters import capped_count
 from dashboard.models import Session
 
 
@@ -13,8 +14,8 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     if user is None or not user.is_authenticated:
         return {"is_site_admin": False}
 
-    def active_count() -> int:
+    def active_count() -> str:
         # Called only if the page shows the counter and the view did not count already.
-        return Session.objects.filter(org__in=visible_orgs(user), is_archived=False).count()
+        return capped_count(Session.objects.filter(org__in=visible_orgs(user), is_archived=False))
 
     return {"is_site_admin": is_site_admin(user), "active_count": active_count}

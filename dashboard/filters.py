@@ -77,6 +77,19 @@ SORTS = {"updated": "updated_at", "created": "created_at", "acus": "acus_consume
 SORT_LABELS = {"updated": "Last updated", "created": "Created", "acus": "ACUs"}
 # Parameters that choose *which* sessions; the rest (sort, cursor) only order and page them.
 FILTER_KEYS = ("org", "status", "detail", "category", "archived", "pr", "tag", "origin", "q")
+# The header's counter of active sessions is exact up to this many, then "10,000+". A COUNT reads
+# every matching index entry: at 100k sessions ~3 ms on SQLite and ~10 ms on PostgreSQL, on every
+# page and after every archive (docs/performance.md). A bulk archive takes 10,000 at most too.
+COUNT_CAP = 10_000
+
+
+def count_label(count: int) -> str:
+    return f"{COUNT_CAP:,}+" if count > COUNT_CAP else str(count)
+
+
+def capped_count(qs: QuerySet[Session]) -> str:
+    """How many rows `qs` has, as the counter shows it; counts no further than the cap."""
+    return count_label(qs[: COUNT_CAP + 1].count())
 
 
 def label(value: str) -> str:

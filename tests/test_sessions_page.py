@@ -237,3 +237,25 @@ def test_query_count_does_not_grow_with_orgs(
     with django_assert_num_queries(len(one_org.captured_queries)):
         response = client.get("/")
     assert response.content.count(b'class="sync-org"') == 3
+
+
+def test_header_counter_stops_counting_at_the_cap(
+    client: Client, synced: Any, operator: Any, monkeypatch: Any
+) -> None:
+    from dashboard import filters
+
+    monkeypatch.setattr(filters, "COUNT_CAP", 5)
+    login(client, operator)
+    active = Session.objects.filter(org__org_id="org-acme", is_archived=False)
+    assert active.count() > 5
+    counter = 'id="active-count" class="counter" title="Active (not archived) sessions">'
+    # The results still say exactly how many match; the header says "5+".
+    html = client.get("/").content.decode()
+    assert f"{counter}5+<" in html
+    assert f"<strong>{active.count()}</strong> sessions match" in html
+    assert f"{counter}5+<" in client.get("/?status=error").content.decode()
+    # So does the counter an archive sends back.
+    session = active.order_by("pk").first()
+    assert session is not None
+    response = client.post(f"/sessions/{session.pk}/archive/", headers={"HX-Request": "true"})
+    assert f'{counter[:-1]} hx-swap-oob="true">5+<' in response.content.decode()

@@ -61,8 +61,8 @@ def _back(request: HtmxHttpRequest) -> str:
     return reverse("sessions")
 
 
-def _active_count(org_pks: list[int]) -> int:
-    return Session.objects.filter(org_id__in=org_pks, is_archived=False).count()
+def _active_count(org_pks: list[int]) -> str:
+    return filters.capped_count(Session.objects.filter(org_id__in=org_pks, is_archived=False))
 
 
 def sessions(request: HtmxHttpRequest) -> HttpResponse:
@@ -87,7 +87,10 @@ def sessions(request: HtmxHttpRequest) -> HttpResponse:
         row.can_act = roles.get(row.org_id) == OPERATOR  # type: ignore[attr-defined]
     # The default view counts exactly the active sessions: no need to count twice.
     default_view = not f.is_filtered
-    active_count = total if default_view else (_active_count(list(by_pk)) if orgs else 0)
+    if default_view:
+        active_count = filters.count_label(total)
+    else:
+        active_count = _active_count(list(by_pk)) if orgs else "0"
 
     context: dict[str, Any] = {
         "nav": "sessions",
