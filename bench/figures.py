@@ -219,10 +219,10 @@ class Bench:
 
     def run(self) -> None:
         self.step("migrate, collectstatic, start gunicorn")
+        if connection.introspection.table_names():
+            raise SystemExit("The benchmark's database is not empty; give it a throwaway one.")
         call_command("migrate", verbosity=0, interactive=False)
         call_command("collectstatic", verbosity=0, interactive=False)
-        if Organization.objects.exists():
-            raise SystemExit("The benchmark's database is not empty; give it a throwaway one.")
         self.user = get_user_model().objects.create_superuser(
             "bench-admin", "bench@example.com", "unused-password"
         )
