@@ -4,6 +4,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
 
 from dashboard import crypto
@@ -153,6 +154,13 @@ class Session(models.Model):
 
     def __str__(self) -> str:
         return self.title or self.session_id
+
+    @property
+    def action_url(self) -> str:
+        """Where this row's one action (archive, or unarchive once archived) posts."""
+        return reverse(
+            "session_unarchive" if self.is_archived else "session_archive", args=[self.pk]
+        )
 
     @property
     def is_live(self) -> bool:
