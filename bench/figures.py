@@ -316,6 +316,8 @@ class Bench:
             "search": f"/?{SEARCH}",
             # The admin's changelist with the same rows: active sessions, newest update first.
             "admin": "/bench-admin/dashboard/session/?is_archived__exact=0",
+            # Issue #9's insight page, over the widest window (every seeded session is in it).
+            "insight": f"/insight/{self.org.pk}/?days=90",
         }
 
     def fetch(self, url: str) -> tuple[float, int]:
@@ -357,10 +359,12 @@ class Bench:
             ("rare", f"Sessions page, {RARE} (no goal)"),
             ("search", f"Sessions page, {SEARCH} (no goal)"),
             ("admin", "Admin changelist, same rows"),
+            ("insight", "Insight page, 90 days"),
         ):
+            number = {"admin": "2", "insight": "9"}.get(key, "1")
             self.add(
                 Figure(
-                    f"1.{key}.{size}" if key != "admin" else f"2.admin.{size}",
+                    f"{number}.{key}.{size}",
                     f"{label}, {size_label(size)}",
                     median_ms(samples[key]),
                     "ms",
@@ -373,6 +377,10 @@ class Bench:
 
     def check_rows(self, key: str, html: str) -> None:
         """The compared pages must show a full page of rows, or the comparison means nothing."""
+        if key == "insight":
+            if html.count('class="bar"><title>') != 90:
+                raise RuntimeError("the insight page does not chart 90 days")
+            return
         if key == "admin":
             rows = html.count('name="_selected_action"')
         else:
@@ -423,6 +431,18 @@ class Bench:
                     len(set(counts)) == 1,
                 )
             )
+        insight = median_ms(times[large]["insight"])
+        self.add(
+            Figure(
+                "9.insight.goal",
+                f"Insight page (90 days) at {size_label(large)}",
+                insight,
+                "ms",
+                "median ≤ 100 ms",
+                insight <= 100,
+                "aggregates over every session of the org, computed in the database",
+            )
+        )
         ratio = median_ms(times[large]["default"]) / median_ms(times[large]["admin"])
         self.add(
             Figure(

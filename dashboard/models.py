@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from django.conf import settings
@@ -129,6 +130,9 @@ class Session(models.Model):
     parent_session_id = models.CharField(max_length=100, blank=True)
     user_id = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField()
+    # created_at's UTC date, stored: the insight page groups by day, and a date function per row
+    # (SQLite's is a Python callback) was half of its time at 100k sessions.
+    created_day = models.DateField(null=True)
     updated_at = models.DateTimeField()
     raw = models.JSONField(default=dict)
     synced_at = models.DateTimeField(default=timezone.now)
@@ -149,11 +153,21 @@ class Session(models.Model):
                 fields=["status", "is_archived", "-updated_at", "-id", "org", "pr_states"],
                 name="session_status_updated",
             ),
-            models.Index(fields=["org", "created_at"], name="session_org_created"),
+            # The insight page's aggregates read only this index (no row with its JSON).
+            models.Index(
+                fields=["org", "created_day", "status", "category", "acus_consumed", "pr_states"],
+                name="session_insight",
+            ),
+            models.Index(fields=["org", "-acus_consumed"], name="session_org_acus"),
         ]
 
     def __str__(self) -> str:
         return self.title or self.session_id
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.created_at is not None:
+            self.created_day = self.created_at.astimezone(UTC).date()
+        super().save(*args, **kwargs)
 
     @property
     def action_url(self) -> str:

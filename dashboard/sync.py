@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -63,6 +63,7 @@ def session_fields(item: devin.Session) -> dict[str, Any]:
         "parent_session_id": item.parent_session_id or "",
         "user_id": item.user_id or "",
         "created_at": item.created_at,
+        "created_day": item.created_at.astimezone(UTC).date(),
         "updated_at": item.updated_at,
         "raw": item.raw,
     }
@@ -174,6 +175,7 @@ STORED_FIELDS = [
     "parent_session_id",
     "user_id",
     "created_at",
+    "created_day",
     "updated_at",
     "raw",
     "synced_at",

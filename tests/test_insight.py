@@ -120,3 +120,18 @@ def test_query_count_does_not_grow_with_sessions(
         make(seeded, n, days_ago=n % 30, acus=1.0)
     with django_assert_max_num_queries(14):
         client.get(f"/insight/{seeded.pk}/")
+
+
+def test_migration_fills_the_day_of_sessions_synced_before_it(acme: Any) -> None:
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("dashboard.migrations.0005_session_created_day")
+    when = timezone.now() - timedelta(days=2)
+    Session.objects.bulk_create(  # bulk_create skips save(): created_day stays empty, as before
+        [Session(org=acme, session_id="devin-old", status="exit", created_at=when, updated_at=when)]
+    )
+    assert Session.objects.get(session_id="devin-old").created_day is None
+    migration.fill_created_day(apps, None)
+    assert Session.objects.get(session_id="devin-old").created_day == when.date()
