@@ -25,11 +25,12 @@ MAX_PAGES = 5
 OVERLAP = timedelta(seconds=30)
 
 
-def refresh_org(org: Organization) -> bool:
+def refresh_org(org: Organization) -> str:
     """Re-read the org's recently updated sessions unless another request did within the interval.
 
-    Returns True if this call did the read. Never raises for API trouble: the page keeps showing
-    what the dashboard knows, and the next interval tries again.
+    Returns "" when all went well (or another request had the turn), else what went wrong, in
+    words for the page. Never raises for API trouble: the page keeps showing what the dashboard
+    knows, and the next interval tries again.
     """
     interval = timedelta(seconds=settings.LIVE_REFRESH_SECONDS)
     now = timezone.now()
@@ -38,7 +39,7 @@ def refresh_org(org: Organization) -> bool:
     )
     due = Q(live_refreshed_at__isnull=True) | Q(live_refreshed_at__lte=now - interval)
     if not Organization.objects.filter(due, pk=org.pk).update(live_refreshed_at=now):
-        return False
+        return ""
     since = (previous or now - interval) - OVERLAP
     try:
         client = org.client()
@@ -50,4 +51,5 @@ def refresh_org(org: Organization) -> bool:
                 break
     except (devin.DevinError, CredentialDecryptError) as exc:
         log.info("live refresh of %s failed: %s", org.org_id, exc)
-    return True
+        return str(exc)
+    return ""

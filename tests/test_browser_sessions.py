@@ -125,3 +125,21 @@ def test_sync_now_fills_an_empty_table_without_a_reload(
     expect(page.locator("#results tbody tr").first).to_be_visible(timeout=15_000)
     assert page.locator("#results").count() == 1
     assert page.evaluate("window.notReloaded") is True
+
+
+def test_live_view_says_when_devin_cannot_be_reached(
+    live_server: Any,
+    page: Page,
+    login_as: Any,
+    operator: Any,
+    running: Session,
+    fake: Any,
+    settings: Any,
+) -> None:
+    settings.LIVE_REFRESH_SECONDS = 1
+    fake.inject("status", count=None, status=503, method="GET")
+    login_as(page, operator)
+    page.goto(f"{live_server.url}/?q={running.session_id}")
+    expect(page.locator("#live-status")).to_contain_text("could not reach Devin", timeout=15_000)
+    expect(page.locator(f"#session-{running.pk} .badge").first).to_have_text("running")
+    fake.clear_faults()

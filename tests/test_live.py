@@ -98,6 +98,7 @@ def test_api_trouble_keeps_the_page_calm(
     response = poll(client, watched, time.time())
     fake.clear_faults()
     assert response.status_code == 200
+    assert "HTTP 503" in response["X-Live-Problem"]
 
 
 def test_other_orgs_rows_are_never_returned(

@@ -247,12 +247,12 @@ def sessions_live(request: HtmxHttpRequest) -> HttpResponse:
         since = datetime.now(UTC)
     orgs = {org.pk: org for org in visible_orgs(request.user)}
     watched = Session.objects.filter(pk__in=ids, org_id__in=list(orgs))
-    for org_pk in (
+    live_orgs = (
         watched.filter(is_archived=False, status__in=Session.LIVE_STATUSES)
         .values_list("org_id", flat=True)
         .distinct()
-    ):
-        live.refresh_org(orgs[org_pk])
+    )
+    problems = [problem for org_pk in live_orgs if (problem := live.refresh_org(orgs[org_pk]))]
     # Rows written after this instant are sent next time (at worst twice, never missed).
     checked = time.time()
     rows = list(watched.filter(synced_at__gt=since).only(*ROW_FIELDS))
@@ -269,6 +269,9 @@ def sessions_live(request: HtmxHttpRequest) -> HttpResponse:
     }
     response = render(request, "dashboard/sessions.html#live-rows", context)
     response["X-Live-Since"] = f"{checked:.6f}"
+    if problems:
+        # Shown beside the table by app.js; the rows keep what the dashboard knows.
+        response["X-Live-Problem"] = " ".join(problems)[:300].encode("ascii", "replace").decode()
     response["Cache-Control"] = "no-store"
     return response
 

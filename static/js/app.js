@@ -81,7 +81,8 @@
       if (!event.detail.successful) return failed();
       since = event.detail.xhr.getResponseHeader("X-Live-Since") || since;
       delay = base;
-      say("running sessions refresh every " + base / 1000 + " s");
+      const problem = event.detail.xhr.getResponseHeader("X-Live-Problem");
+      say(problem ? "live refresh could not reach Devin: " + problem : "running sessions refresh every " + base / 1000 + " s");
       schedule();
     });
     box.addEventListener("htmx:sendError", failed);
