@@ -21,33 +21,28 @@ class MembershipInline(admin.TabularInline):
     autocomplete_fields = ["user"]
 
 
+ORG_FIELDS = (
+    "name",
+    "org_id",
+    "base_url",
+    "token_last4",
+    "token_set_by",
+    "token_set_at",
+    "health",
+    "health_detail",
+    "health_checked_at",
+    "can_manage",
+)
+
+
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
     list_display = ["name", "org_id", "base_url", "health", "health_checked_at"]
     search_fields = ["name", "org_id"]
-    fields = [
-        "name",
-        "org_id",
-        "base_url",
-        "token_last4",
-        "token_set_by",
-        "token_set_at",
-        "health",
-        "health_detail",
-        "health_checked_at",
-        "can_manage",
-    ]
-    readonly_fields = [
-        "org_id",
-        "base_url",
-        "token_last4",
-        "token_set_by",
-        "token_set_at",
-        "health",
-        "health_detail",
-        "health_checked_at",
-        "can_manage",
-    ]
+    fields = ORG_FIELDS
+    # Only the name is editable here: a new org id or API host must come with a new token (the
+    # Organizations page asks for one), and the token itself is never shown.
+    readonly_fields = ORG_FIELDS[1:]
     inlines = [MembershipInline]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
