@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 ACTION_NULL_FIELDS = ("status_detail", "category", "subcategory")
 # A run still "running" after this long died with its process; another may start.
 STALE_RUN = timedelta(minutes=30)
+KEEP_RUNS = 20
 BATCH = 500
 
 
@@ -258,7 +259,22 @@ def run_sync(run: SyncRun) -> SyncRun:
         run.updated,
     )
     run.save()
+    prune_runs(run.org)
     return run
+
+
+def prune_runs(org: Organization) -> int:
+    """Drop all but the newest KEEP_RUNS runs of an org (and never its last success).
+
+    A `--loop` service records a run a minute; without this the sessions page, which shows each
+    org's newest run, would scan a history that grows forever. The audit trail keeps every run.
+    """
+    keep = list(org.sync_runs.order_by("-started_at").values_list("pk", flat=True)[:KEEP_RUNS])
+    success = last_success(org)
+    if success is not None:
+        keep.append(success.pk)
+    deleted, _ = org.sync_runs.exclude(pk__in=keep).delete()
+    return deleted
 
 
 def sync_org(org: Organization, *, full: bool = False, user: Any = None) -> SyncRun:

@@ -135,3 +135,16 @@ def test_pages_walk_every_session_through_the_client(fake: Any, acme: Any) -> No
     client: devin.DevinClient = acme.client()
     seen = [s.session_id for page in client.list_sessions(first=7) for s in page.items]
     assert len(seen) == len(set(seen)) == len(fake.sessions("org-acme"))
+
+
+def test_old_runs_are_pruned_but_the_last_success_stays(fake: Any, acme: Any) -> None:
+    first = sync.sync_org(acme)
+    fake.inject("status", count=None, status=500)
+    for _ in range(sync.KEEP_RUNS + 5):
+        assert sync.sync_org(acme).state == SyncRun.State.FAILED
+    fake.clear_faults()
+    runs = SyncRun.objects.filter(org=acme)
+    assert runs.count() == sync.KEEP_RUNS + 1
+    assert runs.filter(pk=first.pk).exists()  # the incremental watermark survives
+    assert sync.sync_org(acme).since is not None
+    assert AuditEvent.objects.filter(action="sync").count() == sync.KEEP_RUNS + 7

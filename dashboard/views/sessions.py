@@ -140,7 +140,7 @@ def _latest_runs(orgs: list[Organization]) -> dict[int, SyncRun]:
         return {}
     latest: dict[int, SyncRun] = {}
     runs = SyncRun.objects.filter(org_id__in=[o.pk for o in orgs]).order_by("org_id", "-started_at")
-    # A handful of runs per org at most are scanned: old runs are not kept forever (see prune).
+    # At most sync.KEEP_RUNS runs per org are scanned: sync.prune_runs drops older ones.
     for run in runs.only("org_id", "state", "started_at", "finished_at", "error", "pages", "seen"):
         latest.setdefault(run.org_id, run)
     return latest
