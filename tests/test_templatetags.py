@@ -20,10 +20,16 @@ from dashboard.templatetags.dashboard import ago, category, link_url, pr_badge, 
         (10 * 86400, "1 week ago"),
         (45 * 86400, "1 month ago"),
         (800 * 86400, "2 years ago"),
+        (-10, "just now"),
+        (-2 * 3600, "in 2 hours"),
     ],
 )
 def test_ago(seconds: int, text: str) -> None:
     assert ago(timezone.now() - timedelta(seconds=seconds)) == text
+
+
+def test_ago_of_nothing_is_empty() -> None:
+    assert ago(None) == ""
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,8 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from django import template
-from django.utils import timezone
+
+from dashboard import timewords
 
 register = template.Library()
 
@@ -82,18 +83,6 @@ def category(value: str) -> str:
     return CATEGORY_LABELS.get(value) or words(value).capitalize()
 
 
-# (how many of this unit make the next one, unit)
-_AGO_STEPS = (
-    (60, "second"),
-    (60, "minute"),
-    (24, "hour"),
-    (7, "day"),
-    (4.35, "week"),
-    (12, "month"),
-    (float("inf"), "year"),
-)
-
-
 @register.filter
 def ago(value: datetime | None) -> str:
     """ "5 minutes ago": the text a page shows without JavaScript (app.js keeps it current).
@@ -101,14 +90,4 @@ def ago(value: datetime | None) -> str:
     A plain calculation rather than Django's timesince: a sessions page renders a hundred of
     these, and timesince's translation machinery was a measurable part of the page.
     """
-    if value is None:
-        return ""
-    amount = (timezone.now() - value).total_seconds()
-    if amount < 45:
-        return "just now"
-    for size, unit in _AGO_STEPS:
-        if round(amount) < size:
-            n = round(amount)
-            return f"{n} {unit}{'' if n == 1 else 's'} ago"
-        amount /= size
-    return ""  # unreachable: the last step is infinite
+    return "" if value is None else timewords.relative(value)
