@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from dashboard.templatetags.dashboard import ago, category, link_url, pr_badge, status_badge
+from dashboard.templatetags.dashboard import ago, label, link_url, pr_badge, status_badge
 
 
 @pytest.mark.parametrize(
@@ -57,5 +57,6 @@ def test_badges_fall_back_to_neutral_for_unknown_values() -> None:
     assert status_badge("hibernating") == "neutral"
     assert pr_badge("merged") == "merged"
     assert pr_badge(None) == pr_badge("weird") == "neutral"
-    assert category("ci_cd_and_devops") == "CI/CD and DevOps"
-    assert category("bug_fixing") == "Bug fixing"
+    assert label("ci_cd_and_devops") == "CI/CD and DevOps"
+    assert label("bug_fixing") == "Bug fixing"
+    assert label("hibernating") == "Hibernating"

@@ -13,8 +13,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from dashboard.access import HtmxHttpRequest, org_for_user, visible_orgs
-from dashboard.filters import PR_STATES
 from dashboard.models import Session
+from dashboard.vocabulary import PR_STATES
 
 CHART_WIDTH = 720
 CHART_HEIGHT = 180
