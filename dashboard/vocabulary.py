@@ -1,8 +1,9 @@
 """The Devin API's enums in words: each value's label, badge colour and whether it needs a human.
 
-Statuses, status details, categories, origins and PR states are listed here and nowhere else in
-the app. Every enum is open (the API may add values): an unknown value gets the neutral badge and
-a label made from its own words, never an error.
+Statuses, status details, categories, origins and PR states are listed here once; the filter
+menus, badges, labels and the live view read them from here. Every enum is open (the API may add
+values): an unknown value gets the neutral badge and a label made from its own words, never an
+error.
 """
 
 from __future__ import annotations
