@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, date, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from django.db.models import Count, Q, Sum
 from django.http import HttpResponse
@@ -13,12 +13,31 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from dashboard.access import HtmxHttpRequest, org_for_user, visible_orgs
-from dashboard.filters import PR_STATES
 from dashboard.models import Session
+from dashboard.vocabulary import PR_STATES
 
 CHART_WIDTH = 720
 CHART_HEIGHT = 180
 WINDOWS = (30, 90)
+
+
+class Day(TypedDict):
+    day: date
+    acus: float
+    sessions: int
+
+
+class Bar(Day):
+    x: float
+    width: float
+    y: float
+    height: float
+
+
+class CategoryRow(TypedDict):
+    category: str
+    n: int
+    acus: float
 
 
 @require_GET
@@ -29,7 +48,7 @@ def insight_index(request: HtmxHttpRequest) -> HttpResponse:
     return redirect("insight", pk=first.pk)
 
 
-def _bars(per_day: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _bars(per_day: list[Day]) -> list[Bar]:
     """Bar geometry for the SVG chart (numbers only; the template draws it)."""
     peak = max((d["acus"] for d in per_day), default=0) or 1
     step = CHART_WIDTH / max(len(per_day), 1)
@@ -37,13 +56,13 @@ def _bars(per_day: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for n, day in enumerate(per_day):
         height = round(day["acus"] / peak * CHART_HEIGHT, 1)
         bars.append(
-            {
+            Bar(
                 **day,
-                "x": round(n * step + step * 0.1, 1),
-                "width": round(step * 0.8, 1),
-                "y": round(CHART_HEIGHT - height, 1),
-                "height": height,
-            }
+                x=round(n * step + step * 0.1, 1),
+                width=round(step * 0.8, 1),
+                y=round(CHART_HEIGHT - height, 1),
+                height=height,
+            )
         )
     return bars
 
@@ -60,8 +79,8 @@ def insight(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
     # Each session's ACUs count on the day it was created: the API reports a running total per
     # session, not per-day consumption.
-    totals: dict[date | None, dict[str, Any]] = {
-        row["created_day"]: dict(row)
+    totals: dict[date | None, tuple[float | None, int]] = {
+        row["created_day"]: (row["acus"], row["sessions"])
         for row in window.values("created_day")
         .annotate(acus=Sum("acus_consumed"), sessions=Count("*"))
         .order_by()
@@ -69,14 +88,12 @@ def insight(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     per_day = []
     for n in range(days):
         day: date = first_day + timedelta(days=n)
-        found = totals.get(day, {})
-        per_day.append(
-            {"day": day, "acus": found.get("acus") or 0.0, "sessions": found.get("sessions", 0)}
-        )
+        acus, sessions = totals.get(day, (0.0, 0))
+        per_day.append(Day(day=day, acus=acus or 0.0, sessions=sessions))
     # Status, category and PR states in one pass over the index (one GROUP BY of at most a few
     # hundred groups), summed up here, rather than three passes.
     by_status: dict[str, int] = defaultdict(int)
-    by_category: dict[str, dict[str, Any]] = {}
+    by_category: dict[str, CategoryRow] = {}
     pr_counts: dict[str, int] = defaultdict(int)
     pr_columns = {
         "none": Q(pr_states=""),
@@ -92,10 +109,11 @@ def insight(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         .order_by()
     )
     for row in groups:
+        # Its pr_* keys are made at run time from PR_STATES: no closer type than Any.
         group: dict[str, Any] = dict(row)
         by_status[group["status"]] += group["n"]
         category = by_category.setdefault(
-            group["category"], {"category": group["category"], "n": 0, "acus": 0.0}
+            group["category"], CategoryRow(category=group["category"], n=0, acus=0.0)
         )
         category["n"] += group["n"]
         category["acus"] += group["acus"] or 0.0
