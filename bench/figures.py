@@ -30,8 +30,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from dashboard import sync
-from dashboard.fakedevin import FakeDevin
 from dashboard.models import BulkItem, BulkRun, Organization, Session, SyncRun
+from fakedevin import FakeDevin
 
 SEED = 8
 ORG_ID = "org-bench"

@@ -1,4 +1,4 @@
-"""Command line: ``python -m dashboard.fakedevin --port 8765``."""
+"""Command line: ``python -m fakedevin --port 8765``."""
 
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ def _fault(value: str) -> Fault:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m dashboard.fakedevin",
+        prog="python -m fakedevin",
         description=(
             "Fake Devin API v3 (sessions) with deterministic demo data, for the dashboard's\n"
             "demo, tests and benchmarks. Prints each org's id, name and tokens at start."

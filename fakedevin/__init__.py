@@ -2,9 +2,9 @@
 
 It follows ``tests/spec/devin-v3-sessions.openapi.yaml`` and doubles as documentation of the
 behaviour the dashboard relies on. Standard library only, no Django: it runs standalone
-(``python -m dashboard.fakedevin --help``) or in-process::
+(``python -m fakedevin --help``) or in-process::
 
-    from dashboard.fakedevin import FakeDevin
+    from fakedevin import FakeDevin
 
     with FakeDevin(seed=1, sessions_per_org=60) as fake:  # starts on a free loopback port
         token = fake.tokens["org-acme"]["manage"]
