@@ -15,7 +15,6 @@ import pytest
 from django.views.debug import ExceptionReporter
 
 import dashboard
-from dashboard import devin
 from dashboard.devin import (
     BadCredentials,
     BadResponse,
@@ -24,15 +23,19 @@ from dashboard.devin import (
     DevinError,
     Forbidden,
     Invalid,
+    Kind,
     Misconfigured,
     NotFound,
     PullRequest,
     RateLimited,
     Session,
+    SessionQuery,
     Unavailable,
     normalize_session_id,
     parse_session,
+    transport,
 )
+from dashboard.wording import describe, not_a_session_ref
 
 # Built at runtime so the literal never sits in the source next to "Bearer".
 TOKEN = "cog_test_" + "x" * 40
@@ -136,7 +139,7 @@ def budget(settings: Any) -> float:
 @pytest.fixture
 def max_jitter(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make 'full jitter' always wait its ceiling, so waits are predictable."""
-    monkeypatch.setattr(devin.random, "uniform", lambda low, high: high)
+    monkeypatch.setattr(transport.random, "uniform", lambda low, high: high)
 
 
 def assert_no_token(error: BaseException) -> None:
@@ -211,18 +214,18 @@ def test_clients_without_http_share_one_pool() -> None:
     first = DevinClient(base_url=BASE, org_id=ORG, token=TOKEN)
     second = DevinClient(base_url="https://other.test", org_id="org-2", token=TOKEN + "y")
 
-    assert first._http is second._http
-    assert isinstance(first._http, httpx.Client)
+    assert first._transport.http is second._transport.http
+    assert isinstance(first._transport.http, httpx.Client)
 
 
 def test_shared_client_is_created_once_under_concurrency(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(devin, "_shared_http", None)
+    monkeypatch.setattr(transport, "_shared_http", None)
     barrier = threading.Barrier(8)
     made: list[httpx.Client] = []
 
     def grab() -> None:
         barrier.wait()
-        made.append(devin._shared_client())
+        made.append(transport.shared_client())
 
     threads = [threading.Thread(target=grab) for _ in range(8)]
     for thread in threads:
@@ -290,7 +293,10 @@ def test_whoami_missing_required_field_is_bad_response() -> None:
     with pytest.raises(BadResponse) as caught:
         api.client().whoami()
 
-    assert "identity.service_user_id is missing" in str(caught.value)
+    assert caught.value.detail == "identity.service_user_id is missing"
+    assert describe(caught.value) == (
+        "The Devin API sent data the dashboard cannot read: identity.service_user_id is missing."
+    )
 
 
 # --- parsing ----------------------------------------------------------------------------------
@@ -392,7 +398,8 @@ def test_missing_required_field_names_the_field(field: str) -> None:
     with pytest.raises(BadResponse) as caught:
         parse_session(data)
 
-    assert f"session.{field} is missing" in str(caught.value)
+    assert caught.value.kind == Kind.BAD_RESPONSE
+    assert caught.value.detail == f"session.{field} is missing"
     assert caught.value.status_code is None
 
 
@@ -421,7 +428,7 @@ def test_wrong_type_names_the_field(field: str, value: object, expected: str) ->
     with pytest.raises(BadResponse) as caught:
         parse_session(session_json(**{field: value}))
 
-    assert expected in str(caught.value)
+    assert expected in caught.value.detail
 
 
 @pytest.mark.parametrize("data", [None, [], "session", 42])
@@ -429,7 +436,7 @@ def test_session_that_is_not_an_object(data: object) -> None:
     with pytest.raises(BadResponse) as caught:
         parse_session(data)
 
-    assert "session should be an object" in str(caught.value)
+    assert "session should be an object" in caught.value.detail
 
 
 @pytest.mark.parametrize(
@@ -448,8 +455,10 @@ def test_non_json_body_is_bad_response(response: httpx.Response) -> None:
     with pytest.raises(BadResponse) as caught:
         api.client().get_session("devin-abc123")
 
-    assert "Devin API at api.devin.test answered HTTP 200 with a body that is not JSON" in str(
-        caught.value
+    assert caught.value.kind == Kind.NOT_JSON
+    assert describe(caught.value) == (
+        "Devin API at api.devin.test answered HTTP 200 with a body that is not JSON. "
+        "Check the base URL."
     )
     assert caught.value.status_code == 200
     assert len(caught.value.detail) <= 300
@@ -474,7 +483,14 @@ def test_401_says_who_and_what_to_do() -> None:
     error = archive_error(problem(401, "Invalid or expired token"))
 
     assert type(error) is BadCredentials
-    assert str(error) == (
+    assert (error.kind, error.org, error.org_name, error.host) == (
+        "bad_credentials",
+        ORG,
+        "Acme",
+        "api.devin.test",
+    )
+    assert (error.operation, error.session_id) == ("archive", "devin-abc123")
+    assert describe(error) == (
         "The token for Acme (org-test123) was rejected (401). "
         "An admin can replace it on the Organizations page."
     )
@@ -488,7 +504,8 @@ def test_403_with_problem_detail_shows_it() -> None:
     )
 
     assert type(error) is Forbidden
-    assert str(error) == (
+    assert error.detail == "Service user lacks the ManageOrgSessions permission"
+    assert describe(error) == (
         "Devin refused this for Acme (org-test123) (403): "
         "Service user lacks the ManageOrgSessions permission"
     )
@@ -500,15 +517,20 @@ def test_403_without_detail_says_the_token_lacks_permission(response: httpx.Resp
     error = archive_error(response)
 
     assert type(error) is Forbidden
-    assert "The token for Acme (org-test123) lacks permission for this action (403)" in str(error)
-    assert "ManageOrgSessions" in str(error)
+    assert (error.kind, error.detail) == (Kind.FORBIDDEN, "")
+    assert "The token for Acme (org-test123) lacks permission for this action (403)" in describe(
+        error
+    )
+    assert "ManageOrgSessions" in describe(error)
 
 
 def test_404_names_the_session() -> None:
     error = archive_error(problem(404, "Session not found"))
 
     assert type(error) is NotFound
-    assert str(error).startswith("Devin found no session devin-abc123 in Acme (org-test123) (404)")
+    assert describe(error).startswith(
+        "Devin found no session devin-abc123 in Acme (org-test123) (404)"
+    )
     assert error.detail == "Session not found"
 
 
@@ -516,7 +538,7 @@ def test_409_says_state_and_what_to_do() -> None:
     error = archive_error(problem(409, "Session is already archived"))
 
     assert type(error) is Conflict
-    assert str(error) == (
+    assert describe(error) == (
         "Devin refused to change session devin-abc123 in its current state (409): "
         "Session is already archived. Refresh to see its state, then try again."
     )
@@ -537,7 +559,7 @@ def test_422_problem_json_with_errors_is_readable() -> None:
     error = archive_error(response)
 
     assert type(error) is Invalid
-    assert str(error) == (
+    assert describe(error) == (
         "Devin rejected the request for session devin-abc123 as invalid (422): "
         "Validation failed: query.first: Input should be less than or equal to 200; "
         "after: bad cursor"
@@ -556,7 +578,9 @@ def test_422_legacy_fastapi_shape_is_readable() -> None:
 
     assert type(error) is Invalid
     assert error.detail == "path.devin_id: field required; query.archive: not a boolean"
-    assert str(error).endswith("(422): path.devin_id: field required; query.archive: not a boolean")
+    assert describe(error).endswith(
+        "(422): path.devin_id: field required; query.archive: not a boolean"
+    )
 
 
 def test_429_with_seconds_says_when_to_retry() -> None:
@@ -564,7 +588,7 @@ def test_429_with_seconds_says_when_to_retry() -> None:
 
     assert type(error) is RateLimited
     assert error.retry_after == 30.0
-    assert str(error) == (
+    assert describe(error) == (
         "Devin is rate limiting requests for Acme (org-test123) (429). Try again in 30 seconds."
     )
 
@@ -577,7 +601,7 @@ def test_429_with_http_date() -> None:
     assert isinstance(error, RateLimited)
     assert error.retry_after is not None
     assert 290 <= error.retry_after <= 300
-    assert "Try again in 5 minutes." in str(error)
+    assert "Try again in 5 minutes." in describe(error)
 
 
 @pytest.mark.parametrize("header", [None, "soon", "-3"])
@@ -586,7 +610,7 @@ def test_429_without_usable_retry_after(header: str | None) -> None:
 
     assert isinstance(error, RateLimited)
     assert error.retry_after is None
-    assert str(error).endswith("(429). Try again in a minute.")
+    assert describe(error).endswith("(429). Try again in a minute.")
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
@@ -595,7 +619,7 @@ def test_5xx_is_unavailable_without_the_body(status: int) -> None:
 
     assert type(error) is Unavailable
     assert error.status_code == status
-    assert str(error) == (
+    assert describe(error) == (
         f"Devin API at api.devin.test is having trouble (HTTP {status}). "
         "Try again in a few minutes."
     )
@@ -607,7 +631,7 @@ def test_other_4xx_is_plain_devin_error() -> None:
 
     assert type(error) is DevinError
     assert error.status_code == 418
-    assert str(error) == (
+    assert describe(error) == (
         "Devin API at api.devin.test answered HTTP 418 for session devin-abc123: I'm a teapot"
     )
 
@@ -618,9 +642,10 @@ def test_garbage_error_body_is_capped_and_flattened() -> None:
     error = archive_error(httpx.Response(400, text=body))
 
     assert len(error.detail) <= 300
-    assert "\n" not in str(error)
-    assert "\x00" not in str(error) and "\x1b" not in str(error)
-    assert len(str(error)) < 400
+    for text in (str(error), describe(error)):
+        assert "\n" not in text
+        assert "\x00" not in text and "\x1b" not in text
+        assert len(text) < 400
 
 
 @pytest.mark.parametrize(
@@ -631,7 +656,7 @@ def test_odd_json_error_bodies_do_not_crash(body: object) -> None:
     error = archive_error(httpx.Response(409, json=body))
 
     assert type(error) is Conflict
-    assert str(error).startswith("Devin refused to change session devin-abc123")
+    assert describe(error).startswith("Devin refused to change session devin-abc123")
 
 
 def test_server_echoing_the_token_is_redacted() -> None:
@@ -676,7 +701,7 @@ def test_network_failures_are_unavailable(exc: Exception, expected: str) -> None
     with pytest.raises(Unavailable) as caught:
         api.client().get_session("devin-abc123")
 
-    assert expected in str(caught.value)
+    assert expected in describe(caught.value)
     assert caught.value.status_code is None
     assert type(exc).__name__ in caught.value.detail
     assert_no_token(caught.value)
@@ -768,8 +793,8 @@ def test_get_attempts_are_capped_even_with_budget_left(settings: Any) -> None:
     with pytest.raises(Unavailable):
         api.client().get_session("devin-abc123")
 
-    assert len(api.requests) == devin._MAX_ATTEMPTS
-    assert len(api.sleeps) == devin._MAX_ATTEMPTS - 1
+    assert len(api.requests) == transport.MAX_ATTEMPTS
+    assert len(api.sleeps) == transport.MAX_ATTEMPTS - 1
 
 
 def test_get_retry_after_beyond_budget_raises_at_once() -> None:
@@ -779,7 +804,7 @@ def test_get_retry_after_beyond_budget_raises_at_once() -> None:
         api.client().get_session("devin-abc123")
 
     assert caught.value.retry_after == 60.0
-    assert "Try again in 60 seconds." in str(caught.value)
+    assert "Try again in 60 seconds." in describe(caught.value)
     assert api.sleeps == []
     assert len(api.requests) == 1
 
@@ -864,9 +889,8 @@ def test_post_is_not_retried_on_429_with_large_or_no_retry_after(header: str | N
 def test_list_page_sends_flat_params_with_repeated_keys() -> None:
     api = FakeApi(httpx.Response(200, json=page_json([session_json()], total=1)))
 
-    page = api.client().list_page(
+    query = SessionQuery(
         first=50,
-        after="cursor-1",
         updated_after=1_700_000_000,
         updated_before=1_700_000_100,
         created_after=1_600_000_000,
@@ -875,6 +899,8 @@ def test_list_page_sends_flat_params_with_repeated_keys() -> None:
         session_ids=["abc", "devin-def", "https://app.devin.ai/sessions/ghi"],
         tags=["a", "b c"],
     )
+
+    page = api.client().list_page(query, after="cursor-1")
 
     (request,) = api.requests
     assert request.url.path == f"/v3/organizations/{ORG}/sessions"
@@ -900,7 +926,7 @@ def test_list_page_sends_flat_params_with_repeated_keys() -> None:
 def test_list_page_defaults_and_true_boolean() -> None:
     api = FakeApi(httpx.Response(200, json=page_json([])))
 
-    api.client().list_page(is_archived=True)
+    api.client().list_page(SessionQuery(is_archived=True))
 
     assert api.requests[0].url.params.multi_items() == [("first", "200"), ("is_archived", "true")]
 
@@ -908,7 +934,7 @@ def test_list_page_defaults_and_true_boolean() -> None:
 def test_list_page_with_empty_session_ids_asks_nothing() -> None:
     api = FakeApi(httpx.Response(500))
 
-    page = api.client().list_page(session_ids=[])
+    page = api.client().list_page(SessionQuery(session_ids=[]))
 
     assert page.items == []
     assert page.has_next_page is False
@@ -930,7 +956,7 @@ def test_list_page_rejects_bad_arguments(kwargs: dict[str, Any], error: type[Exc
     api = FakeApi(httpx.Response(200, json=page_json([])))
 
     with pytest.raises(error):
-        api.client().list_page(**kwargs)
+        api.client().list_page(SessionQuery(**kwargs))
 
     assert api.requests == []
 
@@ -957,7 +983,9 @@ def test_list_sessions_walks_every_page() -> None:
         ),
     )
 
-    pages = list(api.client().list_sessions(first=1, is_archived=False, tags=["x", "y"]))
+    query = SessionQuery(first=1, is_archived=False, tags=["x", "y"])
+
+    pages = list(api.client().list_sessions(query))
 
     assert [[s.session_id for s in page.items] for page in pages] == [
         ["devin-a"],
@@ -1030,7 +1058,7 @@ def test_bad_envelope_is_bad_response(body: object, expected: str) -> None:
     with pytest.raises(BadResponse) as caught:
         api.client().list_page()
 
-    assert expected in str(caught.value)
+    assert expected in caught.value.detail
     assert_no_token(caught.value)
 
 
@@ -1087,7 +1115,10 @@ def test_normalize_session_id_rejects_garbage(value: str) -> None:
         normalize_session_id(value)
 
     assert "is not a Devin session id" in str(caught.value)
-    assert "devin-abc123" in str(caught.value)
+    # What the person who typed it is told: what was wrong, and what to type instead.
+    told = not_a_session_ref(value)
+    assert "is not a session id or URL" in told
+    assert "devin-abc123" in told and "https://app.devin.ai/sessions/abc123" in told
 
 
 def test_get_session_rejects_a_bad_id_before_any_request() -> None:
@@ -1130,8 +1161,11 @@ def test_bad_configuration_is_misconfigured(kwargs: dict[str, str]) -> None:
 
     assert isinstance(caught.value, ValueError)
     assert isinstance(caught.value, DevinError)
-    assert TOKEN not in str(caught.value)
-    assert TOKEN not in repr(caught.value)
+    assert caught.value.kind == Kind.MISCONFIGURED
+    assert caught.value.field == next(iter(kwargs))
+    assert "Organizations page" in describe(caught.value)
+    for text in (str(caught.value), repr(caught.value), describe(caught.value)):
+        assert TOKEN not in text
 
 
 def test_pasted_surrounding_whitespace_in_token_is_forgiven() -> None:
@@ -1189,6 +1223,7 @@ def test_token_never_appears_in_any_error(outcome: Outcome, call: str) -> None:
 
     assert api.requests[0].headers["authorization"] == f"Bearer {TOKEN}"
     assert_no_token(caught.value)
+    assert TOKEN not in describe(caught.value)
     assert caught.value.__context__ is None
     assert TOKEN not in json.dumps(vars(caught.value), default=repr)
 
