@@ -39,6 +39,11 @@ def describe(exc: DevinError | CredentialDecryptError) -> str:
                 f"The token for {who} lacks permission for this action (403). Reading "
                 "sessions needs ViewOrgSessions; archiving needs ManageOrgSessions."
             )
+        case Kind.NOT_FOUND if not exc.session_id:
+            return (
+                f"Devin found nothing for {_subject(exc)} in {who} (404). "
+                "The org id or base URL may be wrong."
+            )
         case Kind.NOT_FOUND:
             return (
                 f"Devin found no {_subject(exc)} in {who} (404). It may have been deleted, "
