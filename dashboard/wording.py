@@ -8,6 +8,7 @@ bulk archive and the live refresh all word failures here, so they say the same t
 from __future__ import annotations
 
 import math
+from typing import Final
 
 from dashboard.crypto import CredentialDecryptError
 from dashboard.devin import DevinError, Kind, Misconfigured
@@ -15,6 +16,47 @@ from dashboard.devin import DevinError, Kind, Misconfigured
 _EXAMPLE_ID = "devin-abc123"
 _EXAMPLE_URL = "https://app.devin.ai/sessions/abc123"
 _FIX_ON_ORGS_PAGE = "An admin can fix it on the Organizations page."
+_RETRY_SOON = "Try again in a minute; if it keeps happening, check the base URL."
+
+# One sentence per kind. {who} is the org, {at} "Devin API at <host>", {subject} what the request
+# was about, {said} what Devin said, {because} ": <what Devin said>" when it said something.
+_SENTENCES: Final[dict[Kind, str]] = {
+    Kind.BAD_CREDENTIALS: (
+        "The token for {who} was rejected (401). An admin can replace it on the Organizations page."
+    ),
+    Kind.FORBIDDEN: (
+        "The token for {who} lacks permission for this action (403). Reading sessions needs "
+        "ViewOrgSessions; archiving needs ManageOrgSessions."
+    ),
+    Kind.NOT_FOUND: (
+        "Devin found no {subject} in {who} (404). It may have been deleted, "
+        "or the org id or base URL may be wrong."
+    ),
+    Kind.CONFLICT: (
+        "Devin refused to change {subject} in its current state (409){because}. "
+        "Refresh to see its state, then try again."
+    ),
+    Kind.INVALID: "Devin rejected the request for {subject} as invalid (422): {said}",
+    Kind.RATE_LIMITED: "Devin is rate limiting requests for {who} (429). Try again in {wait}.",
+    # The body of a 5xx is often a proxy's HTML page: not shown.
+    Kind.UNAVAILABLE: "{at} is having trouble (HTTP {status}). Try again in a few minutes.",
+    Kind.HTTP_ERROR: "{at} answered HTTP {status} for {subject}{because}",
+    Kind.CONNECT_TIMEOUT: "{at} did not answer in time (could not connect). " + _RETRY_SOON,
+    Kind.TIMEOUT: "{at} did not answer in time. Try again in a minute.",
+    Kind.REFUSED: "{at} refused the connection. " + _RETRY_SOON,
+    Kind.DNS: "Could not find the Devin API host {host}. Check the base URL.",
+    Kind.TLS: (
+        "Could not make a secure (TLS) connection to the Devin API at {host}: "
+        "its certificate was not accepted. Check the base URL."
+    ),
+    Kind.CONNECT_FAILED: "Could not connect to the Devin API at {host}. Try again in a minute.",
+    Kind.CONNECTION_LOST: (
+        "The connection to the Devin API at {host} broke before it answered. Try again in a minute."
+    ),
+    Kind.NOT_JSON: "{at} answered HTTP {status} with a body that is not JSON. Check the base URL.",
+    Kind.UNDECODABLE: "{at} sent a response body that could not be decoded.",
+    Kind.BAD_RESPONSE: "The Devin API sent data the dashboard cannot read: {said}.",
+}
 
 
 def describe(exc: DevinError | CredentialDecryptError) -> str:
@@ -23,78 +65,25 @@ def describe(exc: DevinError | CredentialDecryptError) -> str:
         return str(exc)  # CredentialDecryptError already speaks to the admin
     if isinstance(exc, Misconfigured):
         return _misconfigured(exc)
-    who = _who(exc)
-    at = f"Devin API at {exc.host}"
-    retry_soon = "Try again in a minute; if it keeps happening, check the base URL."
-    match exc.kind:
-        case Kind.BAD_CREDENTIALS:
-            return (
-                f"The token for {who} was rejected (401). "
-                "An admin can replace it on the Organizations page."
-            )
-        case Kind.FORBIDDEN if exc.detail:
-            return f"Devin refused this for {who} (403): {exc.detail}"
-        case Kind.FORBIDDEN:
-            return (
-                f"The token for {who} lacks permission for this action (403). Reading "
-                "sessions needs ViewOrgSessions; archiving needs ManageOrgSessions."
-            )
-        case Kind.NOT_FOUND if not exc.session_id:
-            return (
-                f"Devin found nothing for {_subject(exc)} in {who} (404). "
-                "The org id or base URL may be wrong."
-            )
-        case Kind.NOT_FOUND:
-            return (
-                f"Devin found no {_subject(exc)} in {who} (404). It may have been deleted, "
-                "or the org id or base URL may be wrong."
-            )
-        case Kind.CONFLICT:
-            return (
-                f"Devin refused to change {_subject(exc)} in its current state (409)"
-                f"{_because(exc)}. Refresh to see its state, then try again."
-            )
-        case Kind.INVALID:
-            return (
-                f"Devin rejected the request for {_subject(exc)} as invalid (422): "
-                f"{exc.detail or 'no details given'}"
-            )
-        case Kind.RATE_LIMITED:
-            when = "a minute" if exc.retry_after is None else _wait_words(exc.retry_after)
-            return f"Devin is rate limiting requests for {who} (429). Try again in {when}."
-        case Kind.UNAVAILABLE:
-            # The body of a 5xx is often a proxy's HTML page: not shown.
-            return f"{at} is having trouble (HTTP {exc.status_code}). Try again in a few minutes."
-        case Kind.CONNECT_TIMEOUT:
-            return f"{at} did not answer in time (could not connect). {retry_soon}"
-        case Kind.TIMEOUT:
-            return f"{at} did not answer in time. Try again in a minute."
-        case Kind.REFUSED:
-            return f"{at} refused the connection. {retry_soon}"
-        case Kind.DNS:
-            return f"Could not find the Devin API host {exc.host}. Check the base URL."
-        case Kind.TLS:
-            return (
-                f"Could not make a secure (TLS) connection to the Devin API at {exc.host}: "
-                "its certificate was not accepted. Check the base URL."
-            )
-        case Kind.CONNECT_FAILED:
-            return f"Could not connect to the Devin API at {exc.host}. Try again in a minute."
-        case Kind.CONNECTION_LOST:
-            return (
-                f"The connection to the Devin API at {exc.host} broke before it answered. "
-                "Try again in a minute."
-            )
-        case Kind.NOT_JSON:
-            return (
-                f"{at} answered HTTP {exc.status_code} with a body that is not JSON. "
-                "Check the base URL."
-            )
-        case Kind.UNDECODABLE:
-            return f"{at} sent a response body that could not be decoded."
-        case Kind.BAD_RESPONSE:
-            return f"The Devin API sent data the dashboard cannot read: {exc.detail}."
-    return f"{at} answered HTTP {exc.status_code} for {_subject(exc)}{_because(exc)}"
+    who, subject = _who(exc), _subject(exc)
+    if exc.kind == Kind.FORBIDDEN and exc.detail:
+        return f"Devin refused this for {who} (403): {exc.detail}"
+    if exc.kind == Kind.NOT_FOUND and not exc.session_id:
+        return (
+            f"Devin found nothing for {subject} in {who} (404). "
+            "The org id or base URL may be wrong."
+        )
+    wait = "a minute" if exc.retry_after is None else _wait_words(exc.retry_after)
+    return _SENTENCES.get(exc.kind, _SENTENCES[Kind.HTTP_ERROR]).format(
+        who=who,
+        at=f"Devin API at {exc.host}",
+        host=exc.host,
+        status=exc.status_code,
+        subject=subject,
+        said=exc.detail or "no details given",
+        because=f": {exc.detail}" if exc.detail else "",
+        wait=wait,
+    )
 
 
 def not_a_session_ref(value: str) -> str:
@@ -135,10 +124,6 @@ def _subject(exc: DevinError) -> str:
     return {"list": "the sessions list", "whoami": "this token's identity"}.get(
         exc.operation, "this request"
     )
-
-
-def _because(exc: DevinError) -> str:
-    return f": {exc.detail}" if exc.detail else ""
 
 
 # TODO(lead): use dashboard.timewords

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from dashboard.devin import DevinClient, DevinError
+from dashboard.devin import DevinClient, DevinError, Misconfigured
 
 # Built at runtime so the literal never sits in the source next to "Bearer".
 TOKEN = "cog_test_" + "x" * 40
@@ -130,4 +130,18 @@ def archive_error(response: httpx.Response) -> DevinError:
     assert len(api.requests) == 1
     assert api.sleeps == []
     assert_no_token(caught.value)
+    return caught.value
+
+
+def misconfigured(**settings: str) -> Misconfigured:
+    """The error a client raises when made with these settings (and valid others)."""
+    config = {"base_url": BASE, "org_id": ORG, "token": TOKEN, **settings}
+    with pytest.raises(Misconfigured) as caught:
+        DevinClient(
+            base_url=config["base_url"],
+            org_id=config["org_id"],
+            token=config["token"],
+            label="Acme",
+            http=UNUSED_HTTP,
+        )
     return caught.value

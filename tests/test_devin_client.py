@@ -19,7 +19,6 @@ from dashboard.devin import (
     DevinClient,
     DevinError,
     Kind,
-    Misconfigured,
     Session,
     SessionQuery,
     transport,
@@ -33,19 +32,12 @@ from tests.devin_api import (
     FakeApi,
     Outcome,
     assert_no_token,
+    misconfigured,
     page_json,
     problem,
     rate_limited,
     session_json,
 )
-
-
-# tests/settings.py keeps retries short for the page tests; these count them at the default.
-@pytest.fixture(autouse=True)
-def budget(settings: Any) -> float:
-    settings.DEVIN_RETRY_BUDGET = 10.0
-    return 10.0
-
 
 # --- the request ------------------------------------------------------------------------------
 
@@ -369,23 +361,15 @@ def test_get_session_rejects_a_bad_id_before_any_request() -> None:
     ],
 )
 def test_bad_configuration_is_misconfigured(kwargs: dict[str, str]) -> None:
-    config = {"base_url": BASE, "org_id": ORG, "token": TOKEN, **kwargs}
+    error = misconfigured(**kwargs)
 
-    with pytest.raises(Misconfigured) as caught:
-        DevinClient(
-            base_url=config["base_url"],
-            org_id=config["org_id"],
-            token=config["token"],
-            http=UNUSED_HTTP,
-        )
-
-    assert isinstance(caught.value, ValueError)
-    assert isinstance(caught.value, DevinError)
-    assert caught.value.kind == Kind.MISCONFIGURED
-    assert caught.value.field == next(iter(kwargs))
-    assert TOKEN not in caught.value.detail
-    assert TOKEN not in str(caught.value)
-    assert TOKEN not in repr(caught.value)
+    assert isinstance(error, ValueError)
+    assert isinstance(error, DevinError)
+    assert error.kind == Kind.MISCONFIGURED
+    assert error.field == next(iter(kwargs))
+    assert TOKEN not in error.detail
+    assert TOKEN not in str(error)
+    assert TOKEN not in repr(error)
 
 
 def test_pasted_surrounding_whitespace_in_token_is_forgiven() -> None:

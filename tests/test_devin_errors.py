@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from typing import Any
 
 import httpx
 import pytest
@@ -36,14 +35,6 @@ from tests.devin_api import (
     rate_limited,
     session_json,
 )
-
-
-# tests/settings.py keeps retries short for the page tests; these count them at the default.
-@pytest.fixture(autouse=True)
-def budget(settings: Any) -> float:
-    settings.DEVIN_RETRY_BUDGET = 10.0
-    return 10.0
-
 
 # --- HTTP answers -----------------------------------------------------------------------------
 

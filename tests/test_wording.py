@@ -13,25 +13,17 @@ import httpx
 import pytest
 
 from dashboard.crypto import CredentialDecryptError
-from dashboard.devin import BadResponse, DevinClient, DevinError, Kind, Misconfigured
+from dashboard.devin import BadResponse, DevinError, Kind, Misconfigured
 from dashboard.wording import _wait_words, describe, not_a_session_ref
 from tests.devin_api import (
-    BASE,
     ORG,
     TOKEN,
-    UNUSED_HTTP,
     FakeApi,
     archive_error,
+    misconfigured,
     problem,
     rate_limited,
 )
-
-
-@pytest.fixture(autouse=True)
-def budget(settings: Any) -> float:
-    settings.DEVIN_RETRY_BUDGET = 10.0
-    return 10.0
-
 
 # --- HTTP answers -----------------------------------------------------------------------------
 
@@ -241,19 +233,6 @@ def test_network_failures_say_what_to_do(exc: Exception, expected: str) -> None:
 
 
 # --- configuration ----------------------------------------------------------------------------
-
-
-def misconfigured(**kwargs: str) -> Misconfigured:
-    config = {"base_url": BASE, "org_id": ORG, "token": TOKEN, **kwargs}
-    with pytest.raises(Misconfigured) as caught:
-        DevinClient(
-            base_url=config["base_url"],
-            org_id=config["org_id"],
-            token=config["token"],
-            label="Acme",
-            http=UNUSED_HTTP,
-        )
-    return caught.value
 
 
 @pytest.mark.parametrize(

@@ -154,28 +154,25 @@ class DevinClient:
         The answer has status_detail/category/subcategory/structured_output null: re-read the
         session with get_session for fresh values.
         """
-        sid = normalize_session_id(session_id)
         # Spec operation
         # handle_archive_session_v3_organizations__org_id__sessions__devin_id__archive_post;
         # https://docs.devin.ai/api-reference/v3/sessions/post-organizations-sessions-archive
-        return self._transport.call(
-            "POST",
-            f"/v3/organizations/{self.org_id}/sessions/{sid}/archive",
-            parse_session,
-            operation="archive",
-            session_id=sid,
-        )
+        return self._post_to_session(session_id, "archive")
 
     def unarchive_session(self, session_id: str) -> Session:
         """Unarchive a session (needs ManageOrgSessions). Child sessions stay archived."""
-        sid = normalize_session_id(session_id)
         # Spec operation
         # handle_unarchive_session_v3_organizations__org_id__sessions__devin_id__unarchive_post;
         # https://docs.devin.ai/api-reference/v3/sessions/post-organizations-sessions-unarchive
+        return self._post_to_session(session_id, "unarchive")
+
+    def _post_to_session(self, session_id: str, action: str) -> Session:
+        """POST /v3/organizations/{org_id}/sessions/{devin_id}/{action}; the session it returns."""
+        sid = normalize_session_id(session_id)
         return self._transport.call(
             "POST",
-            f"/v3/organizations/{self.org_id}/sessions/{sid}/unarchive",
+            f"/v3/organizations/{self.org_id}/sessions/{sid}/{action}",
             parse_session,
-            operation="unarchive",
+            operation=action,
             session_id=sid,
         )

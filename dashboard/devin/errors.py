@@ -2,6 +2,7 @@
 
 The class says how to handle a failure (catch `DevinError`, look for `RateLimited` or `Forbidden`);
 `kind` says exactly what happened, so the web layer (`dashboard.wording`) can put it in words.
+Each kind belongs to one class: `make_error(kind, ...)` makes the right one.
 Nothing here is a sentence for a person: `str()` is a terse line for logs.
 
 Secrets: an error holds strings and numbers only (never a request, a response or headers), and
@@ -11,7 +12,7 @@ Secrets: an error holds strings and numbers only (never a request, a response or
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import ClassVar
+from typing import Final
 
 
 class Kind(StrEnum):
@@ -56,11 +57,9 @@ class DevinError(Exception):
       even though it failed, e.g. it timed out after it was sent.
     """
 
-    default_kind: ClassVar[Kind] = Kind.HTTP_ERROR
-
     def __init__(
         self,
-        kind: Kind | None = None,
+        kind: Kind,
         *,
         status_code: int | None = None,
         detail: str = "",
@@ -72,7 +71,7 @@ class DevinError(Exception):
         operation: str = "",
         session_id: str = "",
     ) -> None:
-        self.kind = Kind(kind) if kind else self.default_kind
+        self.kind = Kind(kind)
         super().__init__(self.kind.value)
         self.status_code = status_code
         self.detail = detail
@@ -111,14 +110,13 @@ class Misconfigured(DevinError, ValueError):
     """The organization's base URL, org id or token cannot be used to build a request.
 
     `field` names the setting ("base_url", "org_id" or "token"); `detail` is the offending value,
-    clipped, or "" when it may hold a secret. Also a ValueError (it is one), and a DevinError so
-    that views that catch only DevinError show it instead of failing with a 500.
+    clipped, never a token, and a URL's user info (which may hold a password) cut to "…@".
+    Also a ValueError (it is one), and a DevinError so that views that catch only DevinError
+    show it instead of failing with a 500.
     """
 
-    default_kind = Kind.MISCONFIGURED
-
     def __init__(self, field: str, *, detail: str = "", org: str = "", org_name: str = "") -> None:
-        super().__init__(detail=detail, org=org, org_name=org_name)
+        super().__init__(Kind.MISCONFIGURED, detail=detail, org=org, org_name=org_name)
         self.field = field
 
     def _name(self) -> str:
@@ -128,46 +126,85 @@ class Misconfigured(DevinError, ValueError):
 class BadCredentials(DevinError):
     """401: the token is unknown, revoked or expired."""
 
-    default_kind = Kind.BAD_CREDENTIALS
-
 
 class Forbidden(DevinError):
     """403: the token is valid but lacks the permission (e.g. ManageOrgSessions)."""
-
-    default_kind = Kind.FORBIDDEN
 
 
 class NotFound(DevinError):
     """404: no such session (or organization) for this token."""
 
-    default_kind = Kind.NOT_FOUND
-
 
 class Conflict(DevinError):
     """409: the session's current state does not allow the action."""
-
-    default_kind = Kind.CONFLICT
 
 
 class Invalid(DevinError):
     """422: the API rejected the request's parameters."""
 
-    default_kind = Kind.INVALID
-
 
 class RateLimited(DevinError):
     """429: too many requests. `retry_after` is in seconds when the server said."""
-
-    default_kind = Kind.RATE_LIMITED
 
 
 class Unavailable(DevinError):
     """5xx, timeouts, refused connections, DNS and TLS failures: the API could not be reached."""
 
-    default_kind = Kind.UNAVAILABLE
-
 
 class BadResponse(DevinError):
     """The API answered with something that is not the JSON the contract describes."""
 
-    default_kind = Kind.BAD_RESPONSE
+
+_CLASS_OF: Final[dict[Kind, type[DevinError]]] = {
+    Kind.BAD_CREDENTIALS: BadCredentials,
+    Kind.FORBIDDEN: Forbidden,
+    Kind.NOT_FOUND: NotFound,
+    Kind.CONFLICT: Conflict,
+    Kind.INVALID: Invalid,
+    Kind.RATE_LIMITED: RateLimited,
+    Kind.UNAVAILABLE: Unavailable,
+    Kind.CONNECT_TIMEOUT: Unavailable,
+    Kind.TIMEOUT: Unavailable,
+    Kind.REFUSED: Unavailable,
+    Kind.DNS: Unavailable,
+    Kind.TLS: Unavailable,
+    Kind.CONNECT_FAILED: Unavailable,
+    Kind.CONNECTION_LOST: Unavailable,
+    Kind.NOT_JSON: BadResponse,
+    Kind.UNDECODABLE: BadResponse,
+    Kind.BAD_RESPONSE: BadResponse,
+}
+_KIND_OF_STATUS: Final = {
+    401: Kind.BAD_CREDENTIALS,
+    403: Kind.FORBIDDEN,
+    404: Kind.NOT_FOUND,
+    409: Kind.CONFLICT,
+    422: Kind.INVALID,
+    429: Kind.RATE_LIMITED,
+}
+
+
+def kind_of_status(status: int) -> Kind:
+    """What an HTTP answer that is not 2xx means."""
+    if status >= 500:
+        return Kind.UNAVAILABLE
+    return _KIND_OF_STATUS.get(status, Kind.HTTP_ERROR)
+
+
+def make_error(
+    kind: Kind,
+    *,
+    status_code: int | None = None,
+    detail: str = "",
+    retry_after: float | None = None,
+    maybe_applied: bool = False,
+) -> DevinError:
+    """A new error of the class `kind` belongs to (misconfiguration aside: see Misconfigured)."""
+    cls = _CLASS_OF.get(kind, DevinError)
+    return cls(
+        kind,
+        status_code=status_code,
+        detail=detail,
+        retry_after=retry_after,
+        maybe_applied=maybe_applied,
+    )

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from dashboard.devin.errors import BadResponse
+from dashboard.devin.errors import BadResponse, Kind
 from dashboard.devin.problems import clip
 
 # Timestamps outside [1970-01-01T00:00:01, 3000-01-01) are a broken server, not a session.
@@ -158,7 +158,7 @@ def _json_kind(value: object) -> str:
 
 
 def _bad(where: str, problem: str) -> BadResponse:
-    return BadResponse(detail=f"{where} {problem}")
+    return BadResponse(Kind.BAD_RESPONSE, detail=f"{where} {problem}")
 
 
 def _object(value: object, where: str) -> dict[str, Any]:
@@ -223,6 +223,22 @@ def _pull_request(value: object, where: str) -> PullRequest:
     )
 
 
+# Session fields that are a string or null: missing and null mean the same.
+_SESSION_TEXTS: Final = (
+    "status_detail",
+    "title",
+    "category",
+    "subcategory",
+    "origin",
+    "parent_session_id",
+    "user_id",
+    "service_user_id",
+    "playbook_id",
+    "automation_id",
+    "devin_mode",
+)
+
+
 def _parse_session(value: object, where: str) -> Session:
     data = _object(value, where)
     session_id = _canonical_id(_str(data, "session_id", where))
@@ -258,23 +274,13 @@ def _parse_session(value: object, where: str) -> Session:
             _pull_request(item, f"{where}.pull_requests[{index}]")
             for index, item in enumerate(pull_requests)
         ),
-        status_detail=_opt_str(data, "status_detail", where),
-        title=_opt_str(data, "title", where),
-        category=_opt_str(data, "category", where),
-        subcategory=_opt_str(data, "subcategory", where),
-        origin=_opt_str(data, "origin", where),
         is_archived=is_archived,
-        parent_session_id=_opt_str(data, "parent_session_id", where),
         child_session_ids=()
         if children is None
         else _str_list(children, f"{where}.child_session_ids"),
-        user_id=_opt_str(data, "user_id", where),
-        service_user_id=_opt_str(data, "service_user_id", where),
-        playbook_id=_opt_str(data, "playbook_id", where),
-        automation_id=_opt_str(data, "automation_id", where),
-        devin_mode=_opt_str(data, "devin_mode", where),
         structured_output=structured_output,
         raw=data,
+        **{key: _opt_str(data, key, where) for key in _SESSION_TEXTS},
     )
 
 
@@ -326,21 +332,24 @@ _SELF_REQUIRED: Final[dict[str, tuple[str, ...]]] = {
 }
 
 
+# Every Identity field but `kind`: each is a string or null, depending on the kind.
+_IDENTITY_TEXTS: Final = (
+    "org_id",
+    "service_user_id",
+    "service_user_name",
+    "user_id",
+    "user_name",
+    "api_key_id",
+    "api_key_name",
+    "devin_id",
+)
+
+
 def parse_identity(value: object) -> Identity:
     where = "identity"
     data = _object(value, where)
     kind = _str(data, "principal_type", where)
     for key in _SELF_REQUIRED.get(kind, ()):
         _str(data, key, where)
-    return Identity(
-        kind=kind,
-        org_id=_opt_str(data, "org_id", where),
-        service_user_id=_opt_str(data, "service_user_id", where),
-        service_user_name=_opt_str(data, "service_user_name", where),
-        user_id=_opt_str(data, "user_id", where),
-        user_name=_opt_str(data, "user_name", where),
-        api_key_id=_opt_str(data, "api_key_id", where),
-        api_key_name=_opt_str(data, "api_key_name", where),
-        devin_id=_opt_str(data, "devin_id", where),
-        raw=data,
-    )
+    texts = {key: _opt_str(data, key, where) for key in _IDENTITY_TEXTS}
+    return Identity(kind=kind, raw=data, **texts)

@@ -20,19 +20,7 @@ import httpx
 from django.conf import settings
 
 from dashboard import __version__
-from dashboard.devin.errors import (
-    BadCredentials,
-    BadResponse,
-    Conflict,
-    DevinError,
-    Forbidden,
-    Invalid,
-    Kind,
-    Misconfigured,
-    NotFound,
-    RateLimited,
-    Unavailable,
-)
+from dashboard.devin.errors import DevinError, Kind, Misconfigured, kind_of_status, make_error
 from dashboard.devin.problems import clip, error_detail, load_json, retry_after_seconds
 
 logger = logging.getLogger(__name__)
@@ -52,15 +40,6 @@ _BACKOFF_CAP: Final = 8.0
 # The budget bounds the *sleeping*; the attempt cap bounds how many times a slow server can make
 # us wait a full read timeout.
 MAX_ATTEMPTS: Final = 5
-
-_BY_STATUS: Final[dict[int, type[DevinError]]] = {
-    401: BadCredentials,
-    403: Forbidden,
-    404: NotFound,
-    409: Conflict,
-    422: Invalid,
-    429: RateLimited,
-}
 
 _shared_http: httpx.Client | None = None
 _shared_http_lock = threading.Lock()
@@ -280,15 +259,16 @@ class Transport:
         detail = clip(self.auth.redact(f"{type(exc).__name__}: {exc}"))
         if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
             # Never got a connection: nothing was sent.
-            return _Failure(Unavailable(Kind.CONNECT_TIMEOUT, detail=detail), never_sent=True)
+            return _Failure(make_error(Kind.CONNECT_TIMEOUT, detail=detail), never_sent=True)
         if isinstance(exc, httpx.TimeoutException):
-            return _Failure(Unavailable(Kind.TIMEOUT, detail=detail), never_sent=False)
+            return _Failure(make_error(Kind.TIMEOUT, detail=detail), never_sent=False)
         if isinstance(exc, httpx.ConnectError):
             text = str(exc).lower()
             if any(word in text for word in ("ssl", "tls", "certificate")):
                 # A certificate problem will not fix itself in the next few seconds.
-                tls = Unavailable(Kind.TLS, detail=detail)
-                return _Failure(tls, never_sent=True, retryable=False)
+                return _Failure(
+                    make_error(Kind.TLS, detail=detail), never_sent=True, retryable=False
+                )
             if any(
                 word in text
                 for word in ("name or service", "nodename", "getaddrinfo", "name resolution")
@@ -298,15 +278,15 @@ class Transport:
                 kind = Kind.REFUSED
             else:
                 kind = Kind.CONNECT_FAILED
-            return _Failure(Unavailable(kind, detail=detail), never_sent=True)
+            return _Failure(make_error(kind, detail=detail), never_sent=True)
         if isinstance(exc, httpx.UnsupportedProtocol):
             bad_url = Misconfigured("base_url", detail=clip(self.base_url, 80))
             return _Failure(bad_url, never_sent=True, retryable=False)
         if isinstance(exc, httpx.DecodingError):
-            undecodable = BadResponse(Kind.UNDECODABLE, detail=detail)
+            undecodable = make_error(Kind.UNDECODABLE, detail=detail)
             return _Failure(undecodable, never_sent=False, retryable=False)
         # Read/write errors, protocol errors: the request may have been received.
-        return _Failure(Unavailable(Kind.CONNECTION_LOST, detail=detail), never_sent=False)
+        return _Failure(make_error(Kind.CONNECTION_LOST, detail=detail), never_sent=False)
 
     def _json(self, response: httpx.Response, method: str) -> object:
         try:
@@ -315,7 +295,7 @@ class Transport:
             pass  # raised below, outside the except block: the JSONDecodeError holds the body
         content_type = clip(response.headers.get("content-type", "no content type"), 60)
         body = clip(self.auth.redact(response.content.decode("utf-8", "replace")))
-        raise BadResponse(
+        raise make_error(
             Kind.NOT_JSON,
             status_code=response.status_code,
             detail=clip(f"{content_type}: {body}"),
@@ -325,14 +305,11 @@ class Transport:
     def _error_for(self, response: httpx.Response, method: str) -> DevinError:
         """The DevinError for an HTTP answer that is not 2xx."""
         status = response.status_code
-        if status >= 500:
-            cls: type[DevinError] = Unavailable
-        else:
-            cls = _BY_STATUS.get(status, DevinError)
         retry_after = None
         if status in _RETRY_STATUSES:
             retry_after = retry_after_seconds(response.headers.get("retry-after"))
-        return cls(
+        return make_error(
+            kind_of_status(status),
             status_code=status,
             # The body of a 5xx is often a proxy's HTML page: kept in detail, for logs.
             detail=error_detail(self.auth.redact(response.content.decode("utf-8", "replace"))),
