@@ -352,6 +352,7 @@ def test_get_session_rejects_a_bad_id_before_any_request() -> None:
         {"base_url": "api.devin.ai"},
         {"base_url": f"https://user:{TOKEN}@api.devin.ai"},
         {"base_url": "https://api.devin.ai/?x=1"},
+        {"base_url": f"https://api.devin.ai/?token={TOKEN}"},
         {"org_id": "org-1/../../v3/self"},
         {"org_id": ""},
         {"token": ""},

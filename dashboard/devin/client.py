@@ -62,15 +62,16 @@ class DevinClient:
         self.org_id = org_id
         self.base_url = base_url.strip().rstrip("/")
         org = clip(str(org_id), 80)
+        secret = token.strip() if isinstance(token, str) else ""
         host = api_host(self.base_url)
         if host is None:
-            # A URL with user info may hold a password: never repeat it.
+            # User info may hold a password, and a pasted URL the token: never repeat either.
             shown = "…@" + base_url.rsplit("@", 1)[1] if "@" in base_url else base_url
+            shown = shown.replace(secret, "[redacted]") if secret else shown
             raise Misconfigured("base_url", detail=clip(shown, 80), org=org, org_name=label)
         # The org id goes into the URL path: anything but an id could point at another endpoint.
         if not (isinstance(org_id, str) and ID_CHARS.fullmatch(org_id)):
             raise Misconfigured("org_id", detail=org, org=org, org_name=label)
-        secret = token.strip() if isinstance(token, str) else ""
         if not _TOKEN_CHARS.fullmatch(secret):
             raise Misconfigured("token", org=org, org_name=label)
         self._transport = Transport(
