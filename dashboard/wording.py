@@ -7,11 +7,11 @@ bulk archive and the live refresh all word failures here, so they say the same t
 
 from __future__ import annotations
 
-import math
 from typing import Final
 
 from dashboard.crypto import CredentialDecryptError
 from dashboard.devin import DevinError, Kind, Misconfigured
+from dashboard.timewords import duration_words
 
 _EXAMPLE_ID = "devin-abc123"
 _EXAMPLE_URL = "https://app.devin.ai/sessions/abc123"
@@ -73,7 +73,7 @@ def describe(exc: DevinError | CredentialDecryptError) -> str:
             f"Devin found nothing for {subject} in {who} (404). "
             "The org id or base URL may be wrong."
         )
-    wait = "a minute" if exc.retry_after is None else _wait_words(exc.retry_after)
+    wait = "a minute" if exc.retry_after is None else duration_words(exc.retry_after)
     return _SENTENCES.get(exc.kind, _SENTENCES[Kind.HTTP_ERROR]).format(
         who=who,
         at=f"Devin API at {exc.host}",
@@ -124,13 +124,3 @@ def _subject(exc: DevinError) -> str:
     return {"list": "the sessions list", "whoami": "this token's identity"}.get(
         exc.operation, "this request"
     )
-
-
-# TODO(lead): use dashboard.timewords
-def _wait_words(seconds: float) -> str:
-    whole = max(1, math.ceil(seconds))
-    if whole < 120:
-        return f"{whole} second{'s' if whole != 1 else ''}"
-    if whole < 7200:
-        return f"{math.ceil(whole / 60)} minutes"
-    return f"{math.ceil(whole / 3600)} hours"

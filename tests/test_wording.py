@@ -14,7 +14,7 @@ import pytest
 
 from dashboard.crypto import CredentialDecryptError
 from dashboard.devin import BadResponse, DevinError, Kind, Misconfigured
-from dashboard.wording import _wait_words, describe, not_a_session_ref
+from dashboard.wording import describe, not_a_session_ref
 from tests.devin_api import (
     ORG,
     TOKEN,
@@ -303,23 +303,6 @@ def test_a_bad_session_reference_says_what_to_type_instead(value: str) -> None:
     assert "is not a session id or URL" in said
     assert "devin-abc123" in said and "https://app.devin.ai/sessions/abc123" in said
     assert len(said) < 250
-
-
-@pytest.mark.parametrize(
-    ("seconds", "words"),
-    [
-        (0, "1 second"),
-        (0.2, "1 second"),
-        (1, "1 second"),
-        (30, "30 seconds"),
-        (119, "119 seconds"),
-        (120, "2 minutes"),
-        (299.5, "5 minutes"),
-        (7200, "2 hours"),
-    ],
-)
-def test_wait_words(seconds: float, words: str) -> None:
-    assert _wait_words(seconds) == words
 
 
 def test_a_detail_that_echoes_the_token_is_shown_redacted() -> None:
