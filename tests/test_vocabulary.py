@@ -215,3 +215,15 @@ def test_the_sessions_page_labels_a_value_alike_in_filter_and_table(
         assert f">{text}<" in row, (name, text)
     assert 'class="badge badge-warn">Running<' in row
     assert 'class="badge badge-merged"' in row
+
+
+def test_the_fakes_seed_speaks_the_vocabulary() -> None:
+    """The fake's data uses the same values the dashboard labels, so the two cannot drift."""
+    from fakedevin import seed
+
+    for status, detail, _weight in seed.STATUS_COMBOS:
+        assert status in vocabulary.STATUSES
+        assert detail is None or detail in vocabulary.STATUS_DETAILS
+    assert set(seed.CATEGORIES) <= set(vocabulary.CATEGORIES)
+    assert {origin for origin, _weight in seed.ORIGINS} <= set(vocabulary.ORIGINS)
+    assert seed.ACTIVE_STATUSES <= vocabulary.LIVE_STATUSES
