@@ -2,17 +2,16 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
 from django import forms
-from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 
 from dashboard.models import DEFAULT_BASE_URL, Membership, Organization
-
-User = get_user_model()
 
 
 class FirstAdminForm(UserCreationForm):
@@ -22,7 +21,7 @@ class FirstAdminForm(UserCreationForm):
         model = User
         fields = ("username", "email")
 
-    def save(self, commit: bool = True) -> Any:
+    def save(self, commit: bool = True) -> User:
         user = super().save(commit=False)
         user.is_staff = True
         user.is_superuser = True
@@ -221,7 +220,7 @@ class OrgForm(forms.ModelForm):
             )
         return cleaned
 
-    def save_org(self, by: Any = None) -> tuple[Organization, str | None]:
+    def save_org(self, by: User | None = None) -> tuple[Organization, str | None]:
         """Save the org; returns it and the credential audit action, if the token changed."""
         org: Organization = self.save(commit=False)
         token = self.cleaned_data.get("token")
@@ -258,7 +257,7 @@ ROLE_CHOICES = [
 ADMIN_HELP = "Manages organizations, credentials and the team, and sees every organization."
 
 
-def is_last_active_admin(user: Any) -> bool:
+def is_last_active_admin(user: User) -> bool:
     return bool(
         user.is_superuser
         and user.is_active
@@ -274,7 +273,7 @@ class NewUserForm(UserCreationForm):
         model = User
         fields = ("username", "email")
 
-    def save(self, commit: bool = True) -> Any:
+    def save(self, commit: bool = True) -> User:
         user = super().save(commit=False)
         user.is_staff = user.is_superuser = bool(self.cleaned_data.get("is_admin"))
         if commit:
@@ -287,7 +286,9 @@ class RolesForm(forms.Form):
 
     is_admin = forms.BooleanField(label="Site admin", required=False, help_text=ADMIN_HELP)
 
-    def __init__(self, *args: Any, user: Any, actor: Any, orgs: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, user: User, actor: User, orgs: Iterable[Organization], **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
         self.actor = actor

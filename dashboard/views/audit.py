@@ -19,15 +19,16 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
+from django.http import HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from dashboard import throttle
-from dashboard.access import HtmxHttpRequest, is_site_admin, require_site_admin, visible_orgs
+from dashboard.access import is_site_admin, require_site_admin, visible_orgs
+from dashboard.http import AuthenticatedHttpRequest
 from dashboard.models import AuditEvent, Organization
 
 PER_PAGE = 50
@@ -63,7 +64,7 @@ CSV_COLUMNS = ["time", "actor", "action", "outcome", "organization", "session", 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def visible_events(user: Any) -> QuerySet[AuditEvent]:
+def visible_events(user: User) -> QuerySet[AuditEvent]:
     if is_site_admin(user):
         return AuditEvent.objects.all()
     org_pks = list(visible_orgs(user).values_list("pk", flat=True))
@@ -189,13 +190,13 @@ def _choices(known: list[str], chosen: str) -> list[str]:
     return known + [chosen] if chosen and chosen not in known else known
 
 
-def _filters(request: HttpRequest) -> tuple[AuditFilters, list[Organization]]:
+def _filters(request: AuthenticatedHttpRequest) -> tuple[AuditFilters, list[Organization]]:
     orgs = list(visible_orgs(request.user).order_by("name"))
     return AuditFilters.from_query(request.GET, {org.pk for org in orgs}), orgs
 
 
 @require_GET
-def audit(request: HtmxHttpRequest) -> HttpResponse:
+def audit(request: AuthenticatedHttpRequest) -> HttpResponse:
     f, orgs = _filters(request)
     rows = list(f.page(f.apply(visible_events(request.user)))[: PER_PAGE + 1])
     has_next = len(rows) > PER_PAGE
@@ -214,9 +215,7 @@ def audit(request: HtmxHttpRequest) -> HttpResponse:
         "first_query": f.query() if f.after else None,
         "csv_query": f.query(),
         "usernames": (
-            get_user_model().objects.order_by("username").values_list("username", flat=True)
-            if admin
-            else []
+            User.objects.order_by("username").values_list("username", flat=True) if admin else []
         ),
     }
     return render(request, "dashboard/audit.html", context)
@@ -245,7 +244,7 @@ def _csv_lines(events: QuerySet[AuditEvent]) -> Iterator[str]:
 
 
 @require_GET
-def audit_csv(request: HttpRequest) -> StreamingHttpResponse:
+def audit_csv(request: AuthenticatedHttpRequest) -> StreamingHttpResponse:
     f, _ = _filters(request)
     f.after = None  # the export is the whole filtered view, not one page of it
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
@@ -260,7 +259,7 @@ def audit_csv(request: HttpRequest) -> StreamingHttpResponse:
 
 
 @require_GET
-def sign_in_locks(request: HttpRequest) -> HttpResponse:
+def sign_in_locks(request: AuthenticatedHttpRequest) -> HttpResponse:
     require_site_admin(request)
     return render(
         request,
@@ -270,7 +269,7 @@ def sign_in_locks(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def sign_in_unlock(request: HtmxHttpRequest) -> HttpResponse:
+def sign_in_unlock(request: AuthenticatedHttpRequest) -> HttpResponse:
     require_site_admin(request)
     username = request.POST.get("username", "")[:150]
     if username:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, date, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from django.db.models import Count, Q, Sum
 from django.http import HttpResponse
@@ -12,8 +12,9 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from dashboard.access import HtmxHttpRequest, org_for_user, visible_orgs
+from dashboard.access import org_for_user, visible_orgs
 from dashboard.filters import PR_STATES
+from dashboard.http import AuthenticatedHttpRequest
 from dashboard.models import Session
 
 CHART_WIDTH = 720
@@ -21,19 +22,38 @@ CHART_HEIGHT = 180
 WINDOWS = (30, 90)
 
 
+class Day(TypedDict):
+    day: date
+    acus: float
+    sessions: int
+
+
+class Bar(Day):
+    x: float
+    width: float
+    y: float
+    height: float
+
+
+class CategoryTotal(TypedDict):
+    category: str
+    n: int
+    acus: float
+
+
 @require_GET
-def insight_index(request: HtmxHttpRequest) -> HttpResponse:
+def insight_index(request: AuthenticatedHttpRequest) -> HttpResponse:
     first = visible_orgs(request.user).order_by("name").first()
     if first is None:
         return render(request, "dashboard/insight.html", {"nav": "insight", "org": None})
     return redirect("insight", pk=first.pk)
 
 
-def _bars(per_day: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _bars(per_day: list[Day]) -> list[Bar]:
     """Bar geometry for the SVG chart (numbers only; the template draws it)."""
     peak = max((d["acus"] for d in per_day), default=0) or 1
     step = CHART_WIDTH / max(len(per_day), 1)
-    bars = []
+    bars: list[Bar] = []
     for n, day in enumerate(per_day):
         height = round(day["acus"] / peak * CHART_HEIGHT, 1)
         bars.append(
@@ -49,7 +69,7 @@ def _bars(per_day: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @require_GET
-def insight(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+def insight(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     org = org_for_user(request, pk)
     days = 90 if request.GET.get("days") == "90" else 30
     today = timezone.now().astimezone(UTC).date()
@@ -60,23 +80,21 @@ def insight(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
     # Each session's ACUs count on the day it was created: the API reports a running total per
     # session, not per-day consumption.
-    totals: dict[date | None, dict[str, Any]] = {
-        row["created_day"]: dict(row)
+    totals = {
+        row["created_day"]: (row["acus"] or 0.0, row["sessions"])
         for row in window.values("created_day")
         .annotate(acus=Sum("acus_consumed"), sessions=Count("*"))
         .order_by()
     }
-    per_day = []
+    per_day: list[Day] = []
     for n in range(days):
         day: date = first_day + timedelta(days=n)
-        found = totals.get(day, {})
-        per_day.append(
-            {"day": day, "acus": found.get("acus") or 0.0, "sessions": found.get("sessions", 0)}
-        )
+        acus, sessions = totals.get(day, (0.0, 0))
+        per_day.append({"day": day, "acus": acus, "sessions": sessions})
     # Status, category and PR states in one pass over the index (one GROUP BY of at most a few
     # hundred groups), summed up here, rather than three passes.
     by_status: dict[str, int] = defaultdict(int)
-    by_category: dict[str, dict[str, Any]] = {}
+    by_category: dict[str, CategoryTotal] = {}
     pr_counts: dict[str, int] = defaultdict(int)
     pr_columns = {
         "none": Q(pr_states=""),
@@ -92,7 +110,7 @@ def insight(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         .order_by()
     )
     for row in groups:
-        group: dict[str, Any] = dict(row)
+        group: dict[str, Any] = dict(row)  # the pr_* keys are made at run time
         by_status[group["status"]] += group["n"]
         category = by_category.setdefault(
             group["category"], {"category": group["category"], "n": 0, "acus": 0.0}

@@ -17,16 +17,17 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from dashboard import audit
-from dashboard.access import HtmxHttpRequest, org_for_user, require_site_admin
+from dashboard.access import org_for_user, require_site_admin
 from dashboard.crypto import CredentialDecryptError
 from dashboard.devin import DevinError, Identity, Unavailable
 from dashboard.forms import OrgForm
+from dashboard.http import AuthenticatedHttpRequest
 from dashboard.models import AuditEvent, Organization, Session, SyncRun
 
 Health = Organization.Health
 
 
-def _org_for_admin(request: HtmxHttpRequest, pk: int) -> Organization:
+def _org_for_admin(request: AuthenticatedHttpRequest, pk: int) -> Organization:
     """Another org is a 404 as everywhere; a member who is not a site admin gets a 403."""
     org = org_for_user(request, pk)
     require_site_admin(request)
@@ -50,7 +51,7 @@ def _orgs_with_stats() -> QuerySet[Organization]:
     )
 
 
-def _done(request: HtmxHttpRequest, url: str) -> HttpResponse:
+def _done(request: AuthenticatedHttpRequest, url: str) -> HttpResponse:
     """After a successful POST: a redirect, or for htmx a client-side one (same flash)."""
     if request.htmx:
         return HttpResponseClientRedirect(url)
@@ -99,7 +100,7 @@ def check_connection(org: Organization) -> tuple[str, str]:
     return Health.OK, words
 
 
-def _test(request: HtmxHttpRequest, org: Organization) -> bool:
+def _test(request: AuthenticatedHttpRequest, org: Organization) -> bool:
     """Run the check, store and audit the result; True if the token can view sessions."""
     try:
         org.health, org.health_detail = check_connection(org)
@@ -127,7 +128,7 @@ def _test(request: HtmxHttpRequest, org: Organization) -> bool:
     return org.health in (Health.OK, Health.VIEW_ONLY)
 
 
-def _save(request: HtmxHttpRequest, form: OrgForm) -> Organization | None:
+def _save(request: AuthenticatedHttpRequest, form: OrgForm) -> Organization | None:
     try:
         with transaction.atomic():
             org, action = form.save_org(by=request.user)
@@ -141,14 +142,14 @@ def _save(request: HtmxHttpRequest, form: OrgForm) -> Organization | None:
 
 
 @require_GET
-def orgs(request: HtmxHttpRequest) -> HttpResponse:
+def orgs(request: AuthenticatedHttpRequest) -> HttpResponse:
     require_site_admin(request)
     return render(request, "dashboard/orgs.html", {"orgs": _orgs_with_stats(), "nav": "orgs"})
 
 
 @sensitive_post_parameters("token")
 @require_http_methods(["GET", "POST"])
-def org_add(request: HtmxHttpRequest) -> HttpResponse:
+def org_add(request: AuthenticatedHttpRequest) -> HttpResponse:
     require_site_admin(request)
     form = OrgForm(request.POST if request.method == "POST" else None)
     if form.is_valid():
@@ -172,7 +173,7 @@ def org_add(request: HtmxHttpRequest) -> HttpResponse:
 
 @sensitive_post_parameters("token")
 @require_http_methods(["GET", "POST"])
-def org_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+def org_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     org = _org_for_admin(request, pk)
     # The form edits a copy: the page keeps showing the saved values beside its errors.
     form = OrgForm(request.POST if request.method == "POST" else None, instance=copy.copy(org))
@@ -195,7 +196,7 @@ def org_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def org_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+def org_delete(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     org = _org_for_admin(request, pk)
     session_count = org.sessions.count()
     member_count = org.memberships.count()
@@ -226,7 +227,7 @@ def org_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def org_test(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+def org_test(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     org = _org_for_admin(request, pk)
     ok = _test(request, org)
     if request.htmx:

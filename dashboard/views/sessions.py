@@ -3,30 +3,28 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime
-from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import push_url, trigger_client_event
 
 from dashboard import audit, devin, filters, live, sync
 from dashboard.access import (
     OPERATOR,
-    HtmxHttpRequest,
     org_for_user,
+    require_operator,
     roles_by_org,
     session_for_user,
     visible_orgs,
 )
 from dashboard.bulk import start_bulk_archive
 from dashboard.crypto import CredentialDecryptError
+from dashboard.http import AuthenticatedHttpRequest, back_url
 from dashboard.models import AuditEvent, BulkRun, Organization, Session, SyncRun
 
 log = logging.getLogger(__name__)
@@ -51,21 +49,11 @@ ROW_FIELDS = [
 ]
 
 
-def _back(request: HtmxHttpRequest) -> str:
-    """Where a non-htmx POST returns to: the page it came from, if it is ours."""
-    target = request.POST.get("next") or request.headers.get("referer", "")
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return reverse("sessions")
-
-
 def _active_count(org_pks: list[int]) -> str:
     return filters.capped_count(Session.objects.filter(org_id__in=org_pks, is_archived=False))
 
 
-def sessions(request: HtmxHttpRequest) -> HttpResponse:
+def sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
     orgs = list(visible_orgs(request.user))
     roles = roles_by_org(request.user)
     by_pk = {org.pk: org for org in orgs}
@@ -92,7 +80,7 @@ def sessions(request: HtmxHttpRequest) -> HttpResponse:
     else:
         active_count = _active_count(list(by_pk)) if orgs else "0"
 
-    context: dict[str, Any] = {
+    context: dict[str, object] = {
         "nav": "sessions",
         "orgs": orgs,
         "operator_orgs": [org for org in orgs if roles.get(org.pk) == OPERATOR],
@@ -147,7 +135,7 @@ def _latest_runs(orgs: list[Organization]) -> dict[int, SyncRun]:
 
 
 def _render_row(
-    request: HtmxHttpRequest,
+    request: AuthenticatedHttpRequest,
     session: Session,
     *,
     error: str = "",
@@ -167,7 +155,7 @@ def _render_row(
     return render(request, "dashboard/sessions.html#session-row-swap", context)
 
 
-def _act(request: HtmxHttpRequest, pk: int, action: str) -> HttpResponse:
+def _act(request: AuthenticatedHttpRequest, pk: int, action: str) -> HttpResponse:
     session = session_for_user(request, pk, OPERATOR)
     org = session.org
     verb = "Archived" if action == "archive" else "Unarchived"
@@ -189,7 +177,7 @@ def _act(request: HtmxHttpRequest, pk: int, action: str) -> HttpResponse:
         message = f"Could not {action} “{session}”: {exc}"
         if not request.htmx:
             messages.error(request, message)
-            return redirect(_back(request))
+            return redirect(back_url(request))
         session.refresh_from_db()  # the stored row, exactly as it was
         # A RateLimited message already says when to try again (devin.py words it).
         return _render_row(request, session, error=str(exc))
@@ -212,22 +200,22 @@ def _act(request: HtmxHttpRequest, pk: int, action: str) -> HttpResponse:
     session.refresh_from_db()
     if not request.htmx:
         messages.success(request, f"{verb} “{session}”.")
-        return redirect(_back(request))
+        return redirect(back_url(request))
     return _render_row(request, session, flash=True, counter=True)
 
 
 @require_POST
-def session_archive(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+def session_archive(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return _act(request, pk, "archive")
 
 
 @require_POST
-def session_unarchive(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+def session_unarchive(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return _act(request, pk, "unarchive")
 
 
 @require_GET
-def session_row(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+def session_row(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     session = session_for_user(request, pk)
     roles = roles_by_org(request.user)
     session.can_act = roles.get(session.org_id) == OPERATOR  # type: ignore[attr-defined]
@@ -236,7 +224,7 @@ def session_row(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-def sessions_live(request: HtmxHttpRequest) -> HttpResponse:
+def sessions_live(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The rows among `ids` that changed since `since`, as out-of-band swaps (the live view)."""
     if not settings.LIVE_REFRESH_SECONDS:
         return HttpResponse(status=204)
@@ -276,42 +264,32 @@ def sessions_live(request: HtmxHttpRequest) -> HttpResponse:
     return response
 
 
-def _operator_orgs(request: HtmxHttpRequest) -> list[int]:
-    """The orgs the user may act in; a viewer everywhere gets a 403 (a forged POST)."""
-    orgs = [pk for pk, role in roles_by_org(request.user).items() if role == OPERATOR]
-    if not orgs:
-        raise PermissionDenied(
-            "Viewers cannot change sessions. Ask an admin for the operator role."
-        )
-    return orgs
-
-
 @require_POST
-def session_track(request: HtmxHttpRequest) -> HttpResponse:
+def session_track(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Start tracking a session by id or URL: GET it from Devin and store it."""
-    operator_orgs = _operator_orgs(request)
+    operator_orgs = require_operator(request)
     raw_org = request.POST.get("org", "")
     if raw_org.isdigit() and int(raw_org) in operator_orgs:
         org_pk = int(raw_org)
     elif not raw_org and len(operator_orgs) == 1:
-        org_pk = operator_orgs[0]
+        [org_pk] = operator_orgs
     else:
         messages.error(request, "Choose one of your organizations to track the session in.")
-        return redirect(_back(request))
+        return redirect(back_url(request))
     org = org_for_user(request, org_pk, OPERATOR)
     try:
         session_id = devin.normalize_session_id(request.POST.get("ref", ""))
     except ValueError as exc:
         messages.error(request, f"That is not a session id or URL: {exc}")
-        return redirect(_back(request))
+        return redirect(back_url(request))
     try:
         found = org.client().get_session(session_id)
     except devin.NotFound:
         messages.error(request, f"{org} has no session {session_id}. Check the id and the org.")
-        return redirect(_back(request))
+        return redirect(back_url(request))
     except (devin.DevinError, CredentialDecryptError) as exc:
         messages.error(request, f"Could not fetch {session_id}: {exc}")
-        return redirect(_back(request))
+        return redirect(back_url(request))
     sync.store_sessions(org, [found])
     audit.record("track", request=request, org=org, session_id=session_id)
     messages.success(request, f"Now tracking {session_id} in {org.name}.")
@@ -320,18 +298,18 @@ def session_track(request: HtmxHttpRequest) -> HttpResponse:
 
 
 @require_POST
-def org_sync(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+def org_sync(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     org = org_for_user(request, pk, OPERATOR)
     run = sync.sync_in_background(org, user=request.user)
     if not request.htmx:
         messages.info(request, f"Sync of {org.name} started. Reload to see the sessions it finds.")
-        return redirect(_back(request))
+        return redirect(back_url(request))
     context = {"org": org, "run": run, "can_sync": True}
     return render(request, "dashboard/sessions.html#sync-status", context)
 
 
 @require_GET
-def org_sync_status(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+def org_sync_status(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     org = org_for_user(request, pk)
     run = org.sync_runs.order_by("-started_at").first()
     context = {
@@ -348,14 +326,14 @@ def org_sync_status(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def bulk_archive(request: HtmxHttpRequest) -> HttpResponse:
-    operator_orgs = _operator_orgs(request)
+def bulk_archive(request: AuthenticatedHttpRequest) -> HttpResponse:
+    operator_orgs = require_operator(request)
     targets = Session.objects.filter(org_id__in=operator_orgs, is_archived=False)
     if request.POST.get("scope") == "filter":
         f = filters.SessionFilters.from_query(request.POST)  # the filter travels in the form
         if f.archived == "archived":
             messages.info(request, "Those sessions are already archived.")
-            return redirect(_back(request))
+            return redirect(back_url(request))
         targets = f.apply(targets)
         description = f"all active sessions matching {f.query() or 'no filter'}"
     else:
@@ -365,12 +343,12 @@ def bulk_archive(request: HtmxHttpRequest) -> HttpResponse:
     run = start_bulk_archive(request, targets, description)
     if run is None:
         messages.info(request, "No active sessions that you can archive were selected.")
-        return redirect(_back(request))
+        return redirect(back_url(request))
     return redirect("bulk_run", pk=run.pk)
 
 
 @require_GET
-def bulk_run(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+def bulk_run(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(BulkRun, pk=pk, actor=request.user)
     items = list(run.items.select_related("session", "session__org").order_by("pk"))
     counts = dict.fromkeys(("pending", "ok", "failed", "skipped"), 0)
