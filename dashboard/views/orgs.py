@@ -1,4 +1,6 @@
-"""Organizations and their service credentials. Site admins only."""
+"""Everything under orgs/: organizations and their credentials (site admins), and Sync now
+(operators of the org).
+"""
 
 from __future__ import annotations
 
@@ -14,14 +16,14 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
-from dashboard import audit
-from dashboard.access import org_for_user, require_site_admin
+from dashboard import audit, sync
+from dashboard.access import OPERATOR, org_for_user, require_site_admin, roles_by_org
 from dashboard.crypto import CredentialDecryptError
 from dashboard.devin import DevinError, Identity, Unavailable
 from dashboard.forms import OrgForm
-from dashboard.http import AuthenticatedHttpRequest
+from dashboard.http import AuthenticatedHttpRequest, back_url
 from dashboard.models import AuditEvent, Organization, Session, SyncRun
 
 Health = Organization.Health
@@ -239,3 +241,31 @@ def org_test(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     else:
         messages.error(request, f"{org.name}: {org.health_detail}")
     return redirect("orgs")
+
+
+@require_POST
+def org_sync(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    org = org_for_user(request, pk, OPERATOR)
+    run = sync.sync_in_background(org, user=request.user)
+    if not request.htmx:
+        messages.info(request, f"Sync of {org.name} started. Reload to see the sessions it finds.")
+        return redirect(back_url(request))
+    context = {"org": org, "run": run, "can_sync": True}
+    return render(request, "dashboard/sessions.html#sync-status", context)
+
+
+@require_GET
+def org_sync_status(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    org = org_for_user(request, pk)
+    run = org.sync_runs.order_by("-started_at").first()
+    context = {
+        "org": org,
+        "run": run,
+        "can_sync": roles_by_org(request.user).get(org.pk) == OPERATOR,
+    }
+    response = render(request, "dashboard/sessions.html#sync-status", context)
+    if run is not None and run.state != SyncRun.State.RUNNING:
+        # Only running syncs are polled, so this answer is the one that saw it end: let the
+        # table show what it found.
+        trigger_client_event(response, "sessions-synced")
+    return response

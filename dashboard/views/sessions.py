@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import push_url, trigger_client_event
+from django_htmx.http import push_url
 
 from dashboard import audit, devin, filters, live, sync
 from dashboard.access import (
@@ -22,10 +22,9 @@ from dashboard.access import (
     session_for_user,
     visible_orgs,
 )
-from dashboard.bulk import start_bulk_archive
 from dashboard.crypto import CredentialDecryptError
 from dashboard.http import AuthenticatedHttpRequest, back_url
-from dashboard.models import AuditEvent, BulkRun, Organization, Session, SyncRun
+from dashboard.models import AuditEvent, Organization, Session, SyncRun
 
 log = logging.getLogger(__name__)
 
@@ -295,73 +294,3 @@ def session_track(request: AuthenticatedHttpRequest) -> HttpResponse:
     messages.success(request, f"Now tracking {session_id} in {org.name}.")
     query = filters.SessionFilters(archived="all", q=session_id).query()
     return HttpResponseRedirect(f"{reverse('sessions')}?{query}")
-
-
-@require_POST
-def org_sync(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    org = org_for_user(request, pk, OPERATOR)
-    run = sync.sync_in_background(org, user=request.user)
-    if not request.htmx:
-        messages.info(request, f"Sync of {org.name} started. Reload to see the sessions it finds.")
-        return redirect(back_url(request))
-    context = {"org": org, "run": run, "can_sync": True}
-    return render(request, "dashboard/sessions.html#sync-status", context)
-
-
-@require_GET
-def org_sync_status(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    org = org_for_user(request, pk)
-    run = org.sync_runs.order_by("-started_at").first()
-    context = {
-        "org": org,
-        "run": run,
-        "can_sync": roles_by_org(request.user).get(org.pk) == OPERATOR,
-    }
-    response = render(request, "dashboard/sessions.html#sync-status", context)
-    if run is not None and run.state != SyncRun.State.RUNNING:
-        # Only running syncs are polled, so this answer is the one that saw it end: let the
-        # table show what it found.
-        trigger_client_event(response, "sessions-synced")
-    return response
-
-
-@require_POST
-def bulk_archive(request: AuthenticatedHttpRequest) -> HttpResponse:
-    operator_orgs = require_operator(request)
-    targets = Session.objects.filter(org_id__in=operator_orgs, is_archived=False)
-    if request.POST.get("scope") == "filter":
-        f = filters.SessionFilters.from_query(request.POST)  # the filter travels in the form
-        if f.archived == "archived":
-            messages.info(request, "Those sessions are already archived.")
-            return redirect(back_url(request))
-        targets = f.apply(targets)
-        description = f"all active sessions matching {f.query() or 'no filter'}"
-    else:
-        ids = [int(v) for v in request.POST.getlist("ids") if v.isdigit()]
-        targets = targets.filter(pk__in=ids)
-        description = f"{len(ids)} selected sessions"
-    run = start_bulk_archive(request, targets, description)
-    if run is None:
-        messages.info(request, "No active sessions that you can archive were selected.")
-        return redirect(back_url(request))
-    return redirect("bulk_run", pk=run.pk)
-
-
-@require_GET
-def bulk_run(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    run = get_object_or_404(BulkRun, pk=pk, actor=request.user)
-    items = list(run.items.select_related("session", "session__org").order_by("pk"))
-    counts = dict.fromkeys(("pending", "ok", "failed", "skipped"), 0)
-    for item in items:
-        counts[item.outcome] += 1
-    context = {
-        "run": run,
-        "items": items,
-        "counts": counts,
-        "total": len(items),
-        "done": len(items) - counts["pending"],
-    }
-    template = "dashboard/bulk.html"
-    if request.htmx:
-        template += "#progress"
-    return render(request, template, context)
