@@ -259,3 +259,33 @@ def test_header_counter_stops_counting_at_the_cap(
     assert session is not None
     response = client.post(f"/sessions/{session.pk}/archive/", headers={"HX-Request": "true"})
     assert f'{counter[:-1]} hx-swap-oob="true">5+<' in response.content.decode()
+
+
+def row_html(html: str, session: Session) -> str:
+    found = re.search(rf'<tr id="session-{session.pk}".*?</tr>', html, re.S)
+    assert found, f"no row for {session.session_id}"
+    return found.group(0)
+
+
+def test_rows_offer_actions_only_in_orgs_where_i_operate(
+    client: Client, synced: Any, operator: Any, globex: Any, settings: Any
+) -> None:
+    from dashboard.models import Membership
+
+    Membership.objects.create(user=operator, org=globex, role="viewer")
+    mine = Session.objects.filter(org__org_id="org-acme", is_archived=False).first()
+    theirs = Session.objects.filter(org=globex, is_archived=False).first()
+    assert mine is not None and theirs is not None
+    login(client, operator)
+    page = client.get("/?archived=all").content.decode()
+    assert 'name="ids"' in row_html(page, mine) and "/archive/" in row_html(page, mine)
+    assert 'name="ids"' not in row_html(page, theirs) and "/archive/" not in row_html(page, theirs)
+    # The row a dismiss fetches and the rows the live view sends use the same permission set.
+    assert "/archive/" in client.get(f"/sessions/{mine.pk}/row/").content.decode()
+    assert "/archive/" not in client.get(f"/sessions/{theirs.pk}/row/").content.decode()
+    settings.LIVE_REFRESH_SECONDS = 15
+    live = client.get(f"/sessions/live/?ids={mine.pk}&ids={theirs.pk}&since=0").content.decode()
+    assert "/archive/" in row_html(live, mine) and "/archive/" not in row_html(live, theirs)
+    # Sync now is offered for acme only.
+    assert f'action="/orgs/{mine.org_id}/sync/"' in page
+    assert f'action="/orgs/{globex.pk}/sync/"' not in page

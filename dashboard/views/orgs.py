@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from dashboard import audit, sync
-from dashboard.access import OPERATOR, org_for_user, require_site_admin, roles_by_org
+from dashboard.access import OPERATOR, operator_orgs, org_for_user, require_site_admin
 from dashboard.crypto import CredentialDecryptError
 from dashboard.devin import DevinError, Identity, Unavailable
 from dashboard.forms import OrgForm
@@ -250,7 +250,7 @@ def org_sync(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     if not request.htmx:
         messages.info(request, f"Sync of {org.name} started. Reload to see the sessions it finds.")
         return redirect(back_url(request))
-    context = {"org": org, "run": run, "can_sync": True}
+    context = {"org": org, "run": run, "actable_orgs": frozenset({org.pk})}
     return render(request, "dashboard/sessions.html#sync-status", context)
 
 
@@ -261,7 +261,7 @@ def org_sync_status(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     context = {
         "org": org,
         "run": run,
-        "can_sync": roles_by_org(request.user).get(org.pk) == OPERATOR,
+        "actable_orgs": operator_orgs(request.user),
     }
     response = render(request, "dashboard/sessions.html#sync-status", context)
     if run is not None and run.state != SyncRun.State.RUNNING:

@@ -16,9 +16,9 @@ from django_htmx.http import push_url
 from dashboard import audit, devin, filters, live, sync
 from dashboard.access import (
     OPERATOR,
+    operator_orgs,
     org_for_user,
     require_operator,
-    roles_by_org,
     session_for_user,
     visible_orgs,
 )
@@ -54,7 +54,7 @@ def _active_count(org_pks: list[int]) -> str:
 
 def sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
     orgs = list(visible_orgs(request.user))
-    roles = roles_by_org(request.user)
+    actable = operator_orgs(request.user)
     by_pk = {org.pk: org for org in orgs}
     f = filters.SessionFilters.from_query(request.GET)
     if f.org is not None and f.org not in by_pk:
@@ -71,7 +71,6 @@ def sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
     rows = rows[: settings.SESSIONS_PER_PAGE]
     for row in rows:
         row.org = by_pk[row.org_id]  # no join: the orgs are already loaded
-        row.can_act = roles.get(row.org_id) == OPERATOR  # type: ignore[attr-defined]
     # The default view counts exactly the active sessions: no need to count twice.
     default_view = not f.is_filtered
     if default_view:
@@ -79,10 +78,14 @@ def sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
     else:
         active_count = _active_count(list(by_pk)) if orgs else "0"
 
+    runs = _latest_runs(orgs)
     context: dict[str, object] = {
         "nav": "sessions",
         "orgs": orgs,
-        "operator_orgs": [org for org in orgs if roles.get(org.pk) == OPERATOR],
+        "operator_orgs": [org for org in orgs if org.pk in actable],
+        # Which rows offer actions, by org: the template only reads it.
+        "actable_orgs": actable,
+        "org_runs": [(org, runs.get(org.pk)) for org in orgs],
         "rows": rows,
         "total": total,
         "active_count": active_count,
@@ -91,7 +94,6 @@ def sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
         "first_query": f.query() if f.after else "",
         "clear_query": f.query(**dict.fromkeys(filters.FILTER_KEYS, "")),
         "any_sessions": total > 0 or (orgs and base.exists()),
-        "can_act_any": any(role == OPERATOR for role in roles.values()),
         "status_choices": filters.choices(filters.STATUSES, f.status),
         "detail_choices": filters.choices(filters.STATUS_DETAILS, f.detail),
         "category_choices": filters.choices(filters.CATEGORIES, f.category),
@@ -102,10 +104,6 @@ def sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
         "live_interval": settings.LIVE_REFRESH_SECONDS,
         "live_since": f"{time.time():.6f}",
     }
-    runs = _latest_runs(orgs)
-    for org in orgs:
-        org.last_run = runs.get(org.pk)  # type: ignore[attr-defined]
-        org.can_sync = roles.get(org.pk) == OPERATOR  # type: ignore[attr-defined]
     if (
         request.htmx
         and not request.htmx.history_restore_request
@@ -141,10 +139,9 @@ def _render_row(
     flash: bool = False,
     counter: bool = False,
 ) -> HttpResponse:
-    session.can_act = True  # type: ignore[attr-defined]  # only operators reach the actions
     context = {
         "row": session,
-        "can_act_any": True,
+        "actable_orgs": frozenset({session.org_id}),  # only its operators reach the actions
         "error": error,
         "flash": flash,
         "active_count": _active_count(list(visible_orgs(request.user).values_list("pk", flat=True)))
@@ -216,9 +213,7 @@ def session_unarchive(request: AuthenticatedHttpRequest, pk: int) -> HttpRespons
 @require_GET
 def session_row(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     session = session_for_user(request, pk)
-    roles = roles_by_org(request.user)
-    session.can_act = roles.get(session.org_id) == OPERATOR  # type: ignore[attr-defined]
-    context = {"row": session, "can_act_any": OPERATOR in roles.values()}
+    context = {"row": session, "actable_orgs": operator_orgs(request.user)}
     return render(request, "dashboard/sessions.html#session-row", context)
 
 
@@ -243,15 +238,13 @@ def sessions_live(request: AuthenticatedHttpRequest) -> HttpResponse:
     # Rows written after this instant are sent next time (at worst twice, never missed).
     checked = time.time()
     rows = list(watched.filter(synced_at__gt=since).only(*ROW_FIELDS))
-    roles = roles_by_org(request.user) if rows else {}
     for row in rows:
         row.org = orgs[row.org_id]
-        row.can_act = roles.get(row.org_id) == OPERATOR  # type: ignore[attr-defined]
     context = {
         "rows": rows,
         "oob": True,
         "flash": True,
-        "can_act_any": OPERATOR in roles.values(),
+        "actable_orgs": operator_orgs(request.user) if rows else frozenset(),
         "active_count": _active_count(list(orgs)) if rows else None,
     }
     response = render(request, "dashboard/sessions.html#live-rows", context)
