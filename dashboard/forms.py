@@ -10,6 +10,7 @@ from django import forms
 from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
+from django.http import QueryDict
 
 from dashboard.models import DEFAULT_BASE_URL, Membership, Organization
 
@@ -332,3 +333,36 @@ class RolesForm(forms.Form):
             if old != new:
                 changes.append((org, old, new))
         return changes
+
+
+# --------------------------------------------------------------------------------------------
+# Sessions
+# --------------------------------------------------------------------------------------------
+
+CHOOSE_ORG = "Choose one of your organizations to track the session in."
+
+
+class TrackForm(forms.Form):
+    """Which of the user's operator orgs to track a session in; with only one, it may be left out.
+
+    (The session id or URL is read by devin.normalize_session_id, which words its own errors.)
+    """
+
+    org = forms.TypedChoiceField(
+        coerce=int, required=False, empty_value=None, error_messages={"invalid_choice": CHOOSE_ORG}
+    )
+
+    def __init__(self, data: QueryDict, *, org_pks: frozenset[int]) -> None:
+        super().__init__(data)
+        self.org_pks = org_pks
+        field = self.fields["org"]
+        assert isinstance(field, forms.TypedChoiceField)
+        field.choices = [(pk, pk) for pk in sorted(org_pks)]
+
+    def clean_org(self) -> int:
+        org: int | None = self.cleaned_data["org"]
+        if org is None and len(self.org_pks) == 1:
+            [org] = self.org_pks
+        if org is None:
+            raise ValidationError(CHOOSE_ORG, code="required")
+        return org

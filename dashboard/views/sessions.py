@@ -3,6 +3,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -23,6 +24,8 @@ from dashboard.access import (
     visible_orgs,
 )
 from dashboard.crypto import CredentialDecryptError
+from dashboard.fields import PkListField
+from dashboard.forms import CHOOSE_ORG, TrackForm
 from dashboard.http import AuthenticatedHttpRequest, back_url
 from dashboard.models import AuditEvent, Organization, Session, SyncRun
 
@@ -56,19 +59,14 @@ def sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
     orgs = list(visible_orgs(request.user))
     actable = operator_orgs(request.user)
     by_pk = {org.pk: org for org in orgs}
-    f = filters.SessionFilters.from_query(request.GET)
-    if f.org is not None and f.org not in by_pk:
-        f.org = None
-        f.errors.append("Unknown organization in the link; showing all.")
+    f = filters.SessionFilters(request.GET, org_pks=by_pk)
+    chosen = f.cleaned_data
 
     base = Session.objects.filter(org_id__in=list(by_pk))
     matching = f.apply(base)
     total = matching.count() if orgs else 0
-    rows = (
-        list(f.order(matching).only(*ROW_FIELDS)[: settings.SESSIONS_PER_PAGE + 1]) if total else []
-    )
-    has_next = len(rows) > settings.SESSIONS_PER_PAGE
-    rows = rows[: settings.SESSIONS_PER_PAGE]
+    page = f.page(matching.only(*ROW_FIELDS), settings.SESSIONS_PER_PAGE) if total else None
+    rows = page.rows if page else []
     for row in rows:
         row.org = by_pk[row.org_id]  # no join: the orgs are already loaded
     # The default view counts exactly the active sessions: no need to count twice.
@@ -90,14 +88,14 @@ def sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
         "total": total,
         "active_count": active_count,
         "f": f,
-        "next_query": f.query(after=f.cursor_for(rows[-1])) if has_next else "",
-        "first_query": f.query() if f.after else "",
+        "next_query": f.query(after=page.next_cursor) if page and page.next_cursor else "",
+        "first_query": f.query() if chosen["after"] else "",
         "clear_query": f.query(**dict.fromkeys(filters.FILTER_KEYS, "")),
         "any_sessions": total > 0 or (orgs and base.exists()),
-        "status_choices": filters.choices(filters.STATUSES, f.status),
-        "detail_choices": filters.choices(filters.STATUS_DETAILS, f.detail),
-        "category_choices": filters.choices(filters.CATEGORIES, f.category),
-        "origin_choices": filters.choices(filters.ORIGINS, f.origin),
+        "status_choices": filters.choices(filters.STATUSES, chosen["status"]),
+        "detail_choices": filters.choices(filters.STATUS_DETAILS, chosen["detail"]),
+        "category_choices": filters.choices(filters.CATEGORIES, chosen["category"]),
+        "origin_choices": filters.choices(filters.ORIGINS, chosen["origin"]),
         "archived_choices": filters.ARCHIVED.items(),
         "pr_choices": filters.PR_FILTERS.items(),
         "sort_choices": filters.SORT_LABELS.items(),
@@ -111,7 +109,7 @@ def sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
     ):
         response = render(request, "dashboard/sessions.html#results", context)
         # Push the canonical, shareable URL (the form itself would push every empty field).
-        query = f.query(after=request.GET["after"]) if f.after else f.query()
+        query = f.query(after=request.GET["after"]) if chosen["after"] else f.query()
         response = push_url(response, reverse("sessions") + (f"?{query}" if query else ""))
     else:
         response = render(request, "dashboard/sessions.html", context)
@@ -222,7 +220,7 @@ def sessions_live(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The rows among `ids` that changed since `since`, as out-of-band swaps (the live view)."""
     if not settings.LIVE_REFRESH_SECONDS:
         return HttpResponse(status=204)
-    ids = [int(v) for v in request.GET.getlist("ids")[:200] if v.isdigit()]
+    ids = PkListField(most=200).clean(request.GET.getlist("ids"))
     try:
         since = datetime.fromtimestamp(float(request.GET.get("since", "")), UTC)
     except (ValueError, OverflowError, OSError):
@@ -259,16 +257,11 @@ def sessions_live(request: AuthenticatedHttpRequest) -> HttpResponse:
 @require_POST
 def session_track(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Start tracking a session by id or URL: GET it from Devin and store it."""
-    operator_orgs = require_operator(request)
-    raw_org = request.POST.get("org", "")
-    if raw_org.isdigit() and int(raw_org) in operator_orgs:
-        org_pk = int(raw_org)
-    elif not raw_org and len(operator_orgs) == 1:
-        [org_pk] = operator_orgs
-    else:
-        messages.error(request, "Choose one of your organizations to track the session in.")
+    form = TrackForm(request.POST, org_pks=require_operator(request))
+    if not form.is_valid():
+        messages.error(request, CHOOSE_ORG)  # the one thing it checks
         return redirect(back_url(request))
-    org = org_for_user(request, org_pk, OPERATOR)
+    org = org_for_user(request, form.cleaned_data["org"], OPERATOR)
     try:
         session_id = devin.normalize_session_id(request.POST.get("ref", ""))
     except ValueError as exc:
@@ -285,5 +278,5 @@ def session_track(request: AuthenticatedHttpRequest) -> HttpResponse:
     sync.store_sessions(org, [found])
     audit.record("track", request=request, org=org, session_id=session_id)
     messages.success(request, f"Now tracking {session_id} in {org.name}.")
-    query = filters.SessionFilters(archived="all", q=session_id).query()
+    query = urlencode({"archived": "all", "q": session_id})
     return HttpResponseRedirect(f"{reverse('sessions')}?{query}")
