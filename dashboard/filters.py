@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import date
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 from django import forms
@@ -113,6 +113,8 @@ class FilterForm(forms.Form):
 
     after = forms.CharField(required=False, strip=False, empty_value=None)
     expired_note = "That page link has expired; showing the first page."
+    # The fields that, when set, keep the rows matching one lookup: {field: lookup}.
+    lookups: ClassVar[dict[str, str]] = {}
 
     def __init__(self, data: QueryDict | dict[str, str]) -> None:
         super().__init__(data)
@@ -137,6 +139,14 @@ class FilterForm(forms.Form):
             if name in self.fields:
                 cleaned[name] = self.fields[name].clean(None)
         return cleaned
+
+    def apply[M: Model](self, qs: QuerySet[M]) -> QuerySet[M]:
+        """`qs` narrowed by the simple lookups; a subclass adds the filters that are not one."""
+        for name, lookup in self.lookups.items():
+            value = self.cleaned_data[name]
+            if value not in (None, "", []):
+                qs = qs.filter(**{lookup: value})
+        return qs
 
     @property
     def notes(self) -> list[str]:
@@ -196,6 +206,13 @@ class SessionFilters(FilterForm):
     origin = TextField(40)
     q = TextField(200, strip=True)
     sort = FallbackChoiceField(SORT_LABELS.items(), "updated")
+    lookups: ClassVar[dict[str, str]] = {
+        "org": "org_id",
+        "status": "status__in",
+        "detail": "status_detail",
+        "category": "category",
+        "origin": "origin",
+    }
 
     def __init__(
         self, data: QueryDict | dict[str, str], *, org_pks: Collection[int] | None
@@ -212,28 +229,17 @@ class SessionFilters(FilterForm):
     def keyset(self) -> Keyset:
         return SORT_KEYSETS[self.cleaned_data["sort"]]
 
-    def apply(self, qs: QuerySet[Session]) -> QuerySet[Session]:
+    def apply[M: Model](self, qs: QuerySet[M]) -> QuerySet[M]:
+        qs = super().apply(qs)
         f = self.cleaned_data
-        if f["org"] is not None:
-            qs = qs.filter(org_id=f["org"])
-        if f["status"]:
-            qs = qs.filter(status__in=f["status"])
-        if f["detail"]:
-            qs = qs.filter(status_detail=f["detail"])
-        if f["category"]:
-            qs = qs.filter(category=f["category"])
-        if f["archived"] == "active":
-            qs = qs.filter(is_archived=False)
-        elif f["archived"] == "archived":
-            qs = qs.filter(is_archived=True)
+        if f["archived"] != "all":
+            qs = qs.filter(is_archived=f["archived"] == "archived")
         if f["pr"] == "none":
             qs = qs.filter(pr_states="")
         elif f["pr"] != "any":
             qs = qs.filter(pr_states__contains=f"|{f['pr']}|")
         if f["tag"]:
             qs = qs.filter(tags_text__contains=f"|{f['tag']}|")
-        if f["origin"]:
-            qs = qs.filter(origin=f["origin"])
         if f["q"]:
             qs = qs.filter(Q(title__icontains=f["q"]) | Q(session_id__icontains=f["q"]))
         return qs
