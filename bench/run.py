@@ -11,7 +11,6 @@ over HTTP against a real gunicorn; see docs/performance.md for what each figure 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import secrets
@@ -20,12 +19,8 @@ import sqlite3
 import sys
 import tempfile
 import time
-from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / ".bench" / "results.json"
 # Variables that would point the benchmark at real secrets, a real database or a TLS-only setup.
 CLEARED_ENV = (
     "SECRET_KEY_FILE",
@@ -63,7 +58,7 @@ def prepare_environment(data_dir: Path, database_url: str) -> None:
         os.environ["DATABASE_URL"] = database_url
 
 
-def machine_info() -> dict[str, Any]:
+def machine_info() -> dict[str, object]:
     import gunicorn
     from django import get_version
     from django.db import connection
@@ -96,20 +91,6 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def print_table(figures: list[dict[str, Any]]) -> None:
-    from bench.figures import show
-
-    rows = [("figure", "value", "goal", "result")]
-    for f in figures:
-        verdict = {True: "pass", False: "MISS", None: ""}[f["passed"]]
-        rows.append((f["name"], f"{show(f['value'])} {f['unit']}".strip(), f["goal"], verdict))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    for n, row in enumerate(rows):
-        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
-        if n == 0:
-            print("  ".join("-" * w for w in widths))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repetitions")
@@ -120,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         help="a THROWAWAY PostgreSQL database to use instead of SQLite (BENCH_DATABASE_URL); "
         "the benchmark migrates it and deletes its sessions",
     )
-    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--output", type=Path, help="default: .bench/results.json")
     args = parser.parse_args(argv)
 
     data_dir = Path(tempfile.mkdtemp(prefix="dashboard-bench-"))
@@ -128,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     import django
 
     django.setup()
-    from bench.figures import FULL, QUICK, Bench
+    from bench import figures
+    from bench.harness import FULL, QUICK, RESULTS, Harness
 
     plan = QUICK if args.quick else FULL
     started = time.time()
@@ -138,34 +120,24 @@ def main(argv: list[str] | None = None) -> int:
         f"{machine['nproc']} CPUs ({machine['cpu']}), {machine['database']}, data in {data_dir}",
         flush=True,
     )
-    bench = Bench(plan, data_dir)
+    h = Harness(plan, data_dir)
     try:
-        bench.run()
+        h.start()
+        for size in plan.sizes:
+            figures.full_sync(h, size)
+            figures.pages(h, size)
+        figures.page_goals(h)
+        figures.resync(h)
+        figures.archive_overhead(h)
+        figures.bulk_archive(h)
+        figures.first_load(h)
     finally:
-        bench.close()
+        h.close()
         if not args.keep:
             shutil.rmtree(data_dir, ignore_errors=True)
     machine["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    machine["chromium"] = bench.chromium_version
-    figures = [asdict(f) for f in bench.figures]
-    report = {
-        "quick": args.quick,
-        "plan": asdict(plan),
-        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-        "seconds": round(time.time() - started, 1),
-        "machine": machine,
-        "figures": figures,
-    }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
-    print()
-    print_table(figures)
-    missed = [f["name"] for f in figures if f["passed"] is False]
-    shown = args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output
-    print(
-        f"\n{len(figures)} figures in {report['seconds']:.0f} s, {len(missed)} goal(s) missed; "
-        f"written to {shown}"
-    )
+    machine["chromium"] = h.chromium_version
+    h.write_results(args.output or RESULTS, started, machine)
     # Missed goals are findings, not failures of the benchmark: exit 0 so the table is the output.
     return 0
 

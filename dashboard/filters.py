@@ -17,63 +17,21 @@ from django.core.exceptions import ValidationError
 from django.db.models import Model, Q, QuerySet
 from django.http import QueryDict
 
+from dashboard import vocabulary
 from dashboard.fields import FallbackChoiceField, TextField, TextListField
 from dashboard.models import Session
 from dashboard.paging import MAX_PK, Key, Keyset, Page
+from dashboard.vocabulary import label
 
-# The spec's enums, for the filter menus. Values the API adds later still show and filter: a value
-# seen in the URL is offered too (see `choices`).
-STATUSES = ["new", "claimed", "running", "resuming", "suspended", "exit", "error"]
-STATUS_DETAILS = [
-    "working",
-    "waiting_for_user",
-    "waiting_for_approval",
-    "finished",
-    "inactivity",
-    "user_request",
-    "usage_limit_exceeded",
-    "out_of_credits",
-    "out_of_quota",
-    "no_quota_allocation",
-    "payment_declined",
-    "org_usage_limit_exceeded",
-    "user_usage_limit_exceeded",
-    "total_session_limit_exceeded",
-    "error",
-]
-CATEGORIES = [
-    "bug_fixing",
-    "ci_cd_and_devops",
-    "code_quality_and_security",
-    "code_review",
-    "code_review_and_analysis",
-    "data_and_automation",
-    "documentation_and_content",
-    "feature_development",
-    "migrations_and_upgrades",
-    "other",
-    "production_investigation",
-    "refactoring_and_optimization",
-    "research_and_exploration",
-    "security",
-    "unit_test_generation",
-]
-ORIGINS = [
-    "webapp",
-    "slack",
-    "teams",
-    "api",
-    "linear",
-    "jira",
-    "automation",
-    "cli",
-    "desktop",
-    "code_scan",
-    "other",
-]
-PR_STATES = ["open", "draft", "merged", "closed", "unknown"]
+# The spec's enums, for the filter menus (their words are in dashboard/vocabulary.py). Values the
+# API adds later still show and filter: a value seen in the URL is offered too (see `choices`).
+STATUSES = list(vocabulary.STATUSES)
+STATUS_DETAILS = list(vocabulary.STATUS_DETAILS)
+CATEGORIES = list(vocabulary.CATEGORIES)
+ORIGINS = list(vocabulary.ORIGINS)
+PR_STATES = list(vocabulary.PR_STATES)
 ARCHIVED = {"active": "Active", "archived": "Archived", "all": "All"}
-PR_FILTERS = {"any": "Any", "none": "No PR", **{s: s.capitalize() for s in PR_STATES}}
+PR_FILTERS = {"any": "Any", "none": "No PR", **{s: label(s) for s in PR_STATES}}
 SORTS = {"updated": "updated_at", "created": "created_at", "acus": "acus_consumed"}
 SORT_LABELS = {"updated": "Last updated", "created": "Created", "acus": "ACUs"}
 # Parameters that choose *which* sessions; the rest (sort, cursor) only order and page them.
@@ -91,10 +49,6 @@ def count_label(count: int) -> str:
 def capped_count(qs: QuerySet[Session]) -> str:
     """How many rows `qs` has, as the counter shows it; counts no further than the cap."""
     return count_label(qs[: COUNT_CAP + 1].count())
-
-
-def label(value: str) -> str:
-    return value.replace("_", " ").capitalize()
 
 
 def choices(known: list[str], chosen: list[str] | str) -> list[tuple[str, str]]:

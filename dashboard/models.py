@@ -8,7 +8,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from dashboard import crypto
+from dashboard import crypto, vocabulary
 
 DEFAULT_BASE_URL = "https://api.devin.ai"
 
@@ -107,8 +107,7 @@ class Session(models.Model):
     """The dashboard's copy of a Devin session, as last seen from the API."""
 
     # Statuses that still change by themselves: the page keeps these rows fresh (dashboard.live).
-    # A suspended session can wake up unless archived; exit and error are final.
-    LIVE_STATUSES = frozenset({"new", "claimed", "running", "resuming", "suspended"})
+    LIVE_STATUSES = vocabulary.LIVE_STATUSES
 
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="sessions")
     session_id = models.CharField(max_length=100)  # canonical "devin-<id>"

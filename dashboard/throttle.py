@@ -27,6 +27,7 @@ from django.utils import timezone
 from dashboard import audit
 from dashboard.logs import redact
 from dashboard.models import AuditEvent
+from dashboard.timewords import duration_words
 
 Outcome = AuditEvent.Outcome
 SIGN_IN = "sign_in"
@@ -79,11 +80,6 @@ def locked_for(username: str, ip: str | None, *, now: datetime | None = None) ->
     return max(1, math.ceil((failures[-1] + _window() - now).total_seconds()))
 
 
-def wait_words(seconds: int) -> str:
-    minutes = max(1, math.ceil(seconds / 60))
-    return f"{minutes} minute{'' if minutes == 1 else 's'}"
-
-
 @dataclass
 class Lock:
     username: str
@@ -93,7 +89,7 @@ class Lock:
 
     @property
     def wait(self) -> str:
-        return wait_words(self.seconds)
+        return duration_words(self.seconds)
 
 
 def current_locks(*, now: datetime | None = None, limit: int = 500) -> list[Lock]:
@@ -161,4 +157,6 @@ class SignInForm(AuthenticationForm):
             raise
 
     def _locked(self, seconds: int) -> ValidationError:
-        return ValidationError(LOCKED_MESSAGE, code="locked", params={"wait": wait_words(seconds)})
+        return ValidationError(
+            LOCKED_MESSAGE, code="locked", params={"wait": duration_words(seconds)}
+        )

@@ -63,7 +63,7 @@ def make_user(django_user_model: Any) -> Any:
 @pytest.fixture
 def fake() -> Iterator[Any]:
     """The fake Devin API, serving over real HTTP on a free loopback port."""
-    from dashboard.fakedevin import FakeDevin
+    from fakedevin import FakeDevin
 
     with FakeDevin(seed=7, sessions_per_org=30) as server:
         server.start()

@@ -48,13 +48,13 @@ def test_archive_swaps_the_row_with_fresh_badges(
     assert response.status_code == 200
     html = response.content.decode()
     assert html.lstrip().startswith(f'<tr id="session-{running.pk}"')
-    assert 'class="badge badge-warn">suspended<' in html
-    assert "user request" in html  # the re-read's fresh status_detail
+    assert 'class="badge badge-warn">Suspended<' in html
+    assert '<span class="detail">User request</span>' in html  # the re-read's fresh status_detail
     assert "archived-marker" in html
     assert ">Unarchive<" in html.replace("\n", "").replace("  ", "") or "Unarchive" in html
     assert "Bug fixing" in html
     assert 'href="https://github.com/acme/pay/pull/7"' in html
-    assert ">merged<" in html
+    assert ">Merged<" in html
     assert f'hx-swap-oob="true">{active_before - 1}<' in html
     stored = Session.objects.get(pk=running.pk)
     assert stored.is_archived

@@ -32,15 +32,15 @@ def test_operator_archives_and_unarchives_without_a_reload(
     page.goto(f"{live_server.url}/?q={running.session_id}")
     page.evaluate("window.notReloaded = true")
     row = page.locator(f"#session-{running.pk}")
-    expect(row.locator(".badge").first).to_have_text("running")
+    expect(row.locator(".badge").first).to_have_text("Running")
     counter = page.locator("#active-count")
     before = int(counter.inner_text())
     page.once("dialog", lambda dialog: dialog.accept())
     row.get_by_role("button", name="Archive").click()
-    expect(row.locator(".badge").first).to_have_text("suspended")
+    expect(row.locator(".badge").first).to_have_text("Suspended")
     expect(row.get_by_role("button", name="Unarchive")).to_be_visible()
     expect(row.locator(".archived-marker")).to_be_visible()
-    expect(row.get_by_role("link", name="open")).to_have_attribute(
+    expect(row.get_by_role("link", name="Open", exact=True)).to_have_attribute(
         "href", "https://github.com/acme/billing/pull/12"
     )
     expect(counter).to_have_text(str(before - 1))
@@ -64,7 +64,7 @@ def test_a_403_shows_in_the_row_and_changes_nothing(
     expect(row.get_by_role("alert")).to_contain_text("(403)")
     expect(row.get_by_role("alert")).to_contain_text("Nothing was changed.")
     expect(row.get_by_role("button", name="Retry Archive")).to_be_visible()
-    expect(row.locator(".badge").first).to_have_text("running")
+    expect(row.locator(".badge").first).to_have_text("Running")
     assert not Session.objects.get(pk=running.pk).is_archived
 
 
@@ -107,10 +107,10 @@ def test_live_view_shows_a_session_finishing_without_a_reload(
     page.goto(f"{live_server.url}/?q={running.session_id}")
     page.evaluate("window.notReloaded = true")
     row = page.locator(f"#session-{running.pk}")
-    expect(row.locator(".detail").nth(1)).to_have_text("working")
+    expect(row.locator(".detail").nth(1)).to_have_text("Working")
     fake.update_session("org-acme", running.session_id, status_detail="finished")
-    expect(row.locator(".badge.attn")).to_have_text("running", timeout=15_000)
-    expect(row).to_contain_text("finished")
+    expect(row.locator(".badge.attn")).to_have_text("Running", timeout=15_000)
+    expect(row).to_contain_text("Finished")
     assert page.evaluate("window.notReloaded") is True
 
 
@@ -141,5 +141,5 @@ def test_live_view_says_when_devin_cannot_be_reached(
     login_as(page, operator)
     page.goto(f"{live_server.url}/?q={running.session_id}")
     expect(page.locator("#live-status")).to_contain_text("could not reach Devin", timeout=15_000)
-    expect(page.locator(f"#session-{running.pk} .badge").first).to_have_text("running")
+    expect(page.locator(f"#session-{running.pk} .badge").first).to_have_text("Running")
     fake.clear_faults()

@@ -6,6 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -48,3 +52,12 @@ def test_demo_seeds_orgs_users_and_sessions_and_prints_the_logins(tmp_path: Path
     # A second start makes the demo afresh rather than failing on existing users.
     again = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
+
+
+def test_demo_without_the_fake_says_it_needs_a_source_checkout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # As in an installed wheel or the image, where the fakedevin package is not shipped.
+    monkeypatch.setitem(sys.modules, "fakedevin", None)
+    with pytest.raises(CommandError, match="needs the fake Devin API from a source checkout"):
+        call_command("demo", "--no-serve")

@@ -269,11 +269,11 @@ def test_operator_archives_and_unarchives_a_session(
     page.evaluate("window.notReloaded = true")
     row = row_of(page, target["session_id"])
     status = row.locator('td[data-label="Status"] .badge')
-    expect(status).to_have_text(["running"])
+    expect(status).to_have_text(["Running"])
 
     page.once("dialog", lambda dialog: dialog.accept())
     row.get_by_role("button", name="Archive").click()
-    expect(status).to_have_text(["suspended", "archived"])
+    expect(status).to_have_text(["Suspended", "Archived"])
     expect(row.get_by_role("button", name="Unarchive")).to_be_visible()
     assert Session.objects.get(session_id=target["session_id"]).is_archived
 

@@ -13,8 +13,8 @@ import pytest
 from django.test import Client, override_settings
 
 from dashboard import sync
-from dashboard.fakedevin.faults import FAULT_KINDS
 from dashboard.models import AuditEvent, Organization, Session
+from fakedevin.faults import FAULT_KINDS
 
 pytestmark = pytest.mark.django_db
 

@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from dashboard.fakedevin import FakeDevin
-from dashboard.fakedevin.seed import STATUS_COMBOS
+from fakedevin import FakeDevin
+from fakedevin.seed import STATUS_COMBOS
 
 NOW = 1_760_000_000  # fixed, so the data is the same on every run
 ORG = "org-acme"
@@ -709,7 +709,7 @@ def test_100k_sessions_generate_and_paginate_quickly() -> None:
 
 def test_cli_help_mentions_every_option() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "dashboard.fakedevin", "--help"],
+        [sys.executable, "-m", "fakedevin", "--help"],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -726,7 +726,7 @@ def test_cli_serves_and_stops_on_sigterm() -> None:
     command = [
         sys.executable,
         "-m",
-        "dashboard.fakedevin",
+        "fakedevin",
         "--port=0",
         "--sessions=3",
         f"--token=org-acme:view:{token}",

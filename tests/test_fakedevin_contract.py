@@ -24,8 +24,8 @@ from jsonschema import Draft202012Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-from dashboard.fakedevin import FakeDevin
-from dashboard.fakedevin.seed import STATUS_COMBOS
+from fakedevin import FakeDevin
+from fakedevin.seed import STATUS_COMBOS
 
 SPEC_PATH = Path(__file__).parent / "spec" / "devin-v3-sessions.openapi.yaml"
 SPEC: dict[str, Any] = yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))

@@ -129,14 +129,14 @@ def test_nasty_fields_and_unknown_enums_render_inert(
     html = page(client, "?q=")
     found = inspect(html)
     assert found.problems == []
-    assert "hibernating&lt;script&gt;" in html
+    assert "Hibernating&lt;script&gt;" in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html
     # The safe URLs are links; the rest are shown as text only.
     assert "https://github.com/acme/web/pull/7" in found.links
     assert "https://app.devin.ai/sessions/ok" in found.links
     assert not any("nohost" in link for link in found.links)
     # Unknown values get the neutral badge, never an error.
-    assert 'class="badge badge-neutral">hibernating&lt;script&gt;<' in html
+    assert 'class="badge badge-neutral">Hibernating&lt;script&gt;<' in html
     # The filter menus offer an unknown value from the link, escaped.
     html = page(client, "?status=%3Cscript%3E&origin=carrier_pigeon")
     assert inspect(html).problems == []

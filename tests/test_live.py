@@ -39,7 +39,7 @@ def test_poll_returns_only_the_rows_that_changed(
     assert f'id="session-{watched[0].pk}"' not in html
     assert f'id="session-{watched[2].pk}"' not in html
     assert 'hx-swap-oob="true"' in html and "row-flash" in html
-    assert "attn" in html and "finished" in html
+    assert "attn" in html and '<span class="detail">Finished</span>' in html
     assert Session.objects.get(pk=watched[1].pk).status_detail == "finished"
     assert float(response["X-Live-Since"]) >= since
     # Nothing changed since that answer: an empty answer.

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from dashboard.templatetags.dashboard import ago, category, link_url, pr_badge, status_badge
+from dashboard.templatetags.dashboard import ago, label, link_url, pr_badge, status_badge
 
 
 @pytest.mark.parametrize(
@@ -20,10 +20,16 @@ from dashboard.templatetags.dashboard import ago, category, link_url, pr_badge, 
         (10 * 86400, "1 week ago"),
         (45 * 86400, "1 month ago"),
         (800 * 86400, "2 years ago"),
+        (-10, "just now"),
+        (-2 * 3600, "in 2 hours"),
     ],
 )
 def test_ago(seconds: int, text: str) -> None:
     assert ago(timezone.now() - timedelta(seconds=seconds)) == text
+
+
+def test_ago_of_nothing_is_empty() -> None:
+    assert ago(None) == ""
 
 
 @pytest.mark.parametrize(
@@ -51,5 +57,6 @@ def test_badges_fall_back_to_neutral_for_unknown_values() -> None:
     assert status_badge("hibernating") == "neutral"
     assert pr_badge("merged") == "merged"
     assert pr_badge(None) == pr_badge("weird") == "neutral"
-    assert category("ci_cd_and_devops") == "CI/CD and DevOps"
-    assert category("bug_fixing") == "Bug fixing"
+    assert label("ci_cd_and_devops") == "CI/CD and DevOps"
+    assert label("bug_fixing") == "Bug fixing"
+    assert label("hibernating") == "Hibernating"

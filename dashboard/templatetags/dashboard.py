@@ -1,7 +1,7 @@
-"""Small filters for rendering API data: which badge a value gets, and which URLs may be links.
+"""Small filters for rendering API data: labels and badges, times in words, which URLs may be links.
 
-Badge colours are a mapping here; the HTML lives in the templates. Unknown values get the neutral
-badge, never an error.
+The words and colours come from dashboard.vocabulary and dashboard.timewords; the HTML lives in the
+templates. Unknown values get the neutral badge, never an error.
 """
 
 from __future__ import annotations
@@ -10,38 +10,26 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from django import template
-from django.utils import timezone
+
+from dashboard import timewords, vocabulary
 
 register = template.Library()
 
-STATUS_BADGES = {
-    "new": "neutral",
-    "claimed": "info",
-    "running": "info",
-    "resuming": "info",
-    "suspended": "warn",
-    "exit": "ok",
-    "error": "bad",
-}
-# A running session's detail says more than its status: waiting on a person is worth a look.
-DETAIL_BADGES = {
-    "waiting_for_user": "warn",
-    "waiting_for_approval": "warn",
-    "finished": "ok",
-}
-PR_BADGES = {"open": "ok", "draft": "neutral", "merged": "merged", "closed": "bad"}
-
 
 @register.filter
-def status_badge(status: str, detail: str = "") -> str:
-    if status == "running" and detail in DETAIL_BADGES:
-        return DETAIL_BADGES[detail]
-    return STATUS_BADGES.get(status, "neutral")
+def status_badge(status: str, detail: str | None = "") -> str:
+    return vocabulary.status_badge(status, detail)
 
 
 @register.filter
 def pr_badge(state: str | None) -> str:
-    return PR_BADGES.get(state or "", "neutral")
+    return vocabulary.pr_badge(state)
+
+
+@register.filter
+def label(value: str | None) -> str:
+    """A status, detail, category, origin or PR state in words, e.g. "CI/CD and DevOps"."""
+    return vocabulary.label(value)
 
 
 @register.filter
@@ -60,38 +48,13 @@ def link_url(value: object) -> str:
 
 @register.filter
 def words(value: str) -> str:
-    """`waiting_for_user` -> `waiting for user`."""
+    """`sign_in_locked` -> `sign in locked`: for values that have no label of their own."""
     return (value or "").replace("_", " ")
 
 
 @register.filter
 def acus(value: float) -> str:
     return f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
-
-
-# The API's category values, as people write them; another value is shown as its words.
-CATEGORY_LABELS = {
-    "ci_cd_and_devops": "CI/CD and DevOps",
-    "code_quality_and_security": "Code quality and security",
-    "unit_test_generation": "Unit test generation",
-}
-
-
-@register.filter
-def category(value: str) -> str:
-    return CATEGORY_LABELS.get(value) or words(value).capitalize()
-
-
-# (how many of this unit make the next one, unit)
-_AGO_STEPS = (
-    (60, "second"),
-    (60, "minute"),
-    (24, "hour"),
-    (7, "day"),
-    (4.35, "week"),
-    (12, "month"),
-    (float("inf"), "year"),
-)
 
 
 @register.filter
@@ -101,14 +64,4 @@ def ago(value: datetime | None) -> str:
     A plain calculation rather than Django's timesince: a sessions page renders a hundred of
     these, and timesince's translation machinery was a measurable part of the page.
     """
-    if value is None:
-        return ""
-    amount = (timezone.now() - value).total_seconds()
-    if amount < 45:
-        return "just now"
-    for size, unit in _AGO_STEPS:
-        if round(amount) < size:
-            n = round(amount)
-            return f"{n} {unit}{'' if n == 1 else 's'} ago"
-        amount /= size
-    return ""  # unreachable: the last step is infinite
+    return "" if value is None else timewords.relative(value)

@@ -13,9 +13,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from dashboard.access import org_for_user, visible_orgs
-from dashboard.filters import PR_STATES
 from dashboard.http import AuthenticatedHttpRequest
 from dashboard.models import Session
+from dashboard.vocabulary import PR_STATES
 
 CHART_WIDTH = 720
 CHART_HEIGHT = 180
@@ -35,7 +35,7 @@ class Bar(Day):
     height: float
 
 
-class CategoryTotal(TypedDict):
+class CategoryRow(TypedDict):
     category: str
     n: int
     acus: float
@@ -53,17 +53,17 @@ def _bars(per_day: list[Day]) -> list[Bar]:
     """Bar geometry for the SVG chart (numbers only; the template draws it)."""
     peak = max((d["acus"] for d in per_day), default=0) or 1
     step = CHART_WIDTH / max(len(per_day), 1)
-    bars: list[Bar] = []
+    bars = []
     for n, day in enumerate(per_day):
         height = round(day["acus"] / peak * CHART_HEIGHT, 1)
         bars.append(
-            {
+            Bar(
                 **day,
-                "x": round(n * step + step * 0.1, 1),
-                "width": round(step * 0.8, 1),
-                "y": round(CHART_HEIGHT - height, 1),
-                "height": height,
-            }
+                x=round(n * step + step * 0.1, 1),
+                width=round(step * 0.8, 1),
+                y=round(CHART_HEIGHT - height, 1),
+                height=height,
+            )
         )
     return bars
 
@@ -80,21 +80,21 @@ def insight(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 
     # Each session's ACUs count on the day it was created: the API reports a running total per
     # session, not per-day consumption.
-    totals = {
-        row["created_day"]: (row["acus"] or 0.0, row["sessions"])
+    totals: dict[date | None, tuple[float | None, int]] = {
+        row["created_day"]: (row["acus"], row["sessions"])
         for row in window.values("created_day")
         .annotate(acus=Sum("acus_consumed"), sessions=Count("*"))
         .order_by()
     }
-    per_day: list[Day] = []
+    per_day = []
     for n in range(days):
         day: date = first_day + timedelta(days=n)
         acus, sessions = totals.get(day, (0.0, 0))
-        per_day.append({"day": day, "acus": acus, "sessions": sessions})
+        per_day.append(Day(day=day, acus=acus or 0.0, sessions=sessions))
     # Status, category and PR states in one pass over the index (one GROUP BY of at most a few
     # hundred groups), summed up here, rather than three passes.
     by_status: dict[str, int] = defaultdict(int)
-    by_category: dict[str, CategoryTotal] = {}
+    by_category: dict[str, CategoryRow] = {}
     pr_counts: dict[str, int] = defaultdict(int)
     pr_columns = {
         "none": Q(pr_states=""),
@@ -110,10 +110,11 @@ def insight(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         .order_by()
     )
     for row in groups:
-        group: dict[str, Any] = dict(row)  # the pr_* keys are made at run time
+        # Its pr_* keys are made at run time from PR_STATES: no closer type than Any.
+        group: dict[str, Any] = dict(row)
         by_status[group["status"]] += group["n"]
         category = by_category.setdefault(
-            group["category"], {"category": group["category"], "n": 0, "acus": 0.0}
+            group["category"], CategoryRow(category=group["category"], n=0, acus=0.0)
         )
         category["n"] += group["n"]
         category["acus"] += group["acus"] or 0.0

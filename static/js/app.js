@@ -2,19 +2,30 @@
 (function () {
   "use strict";
 
-  const rtf = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
   const exact = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+  // relativeWords follows dashboard/timewords.py's relative_words step for step (the same
+  // threshold, table and rounding), so a refreshed time reads as the server wrote it.
+  const JUST_NOW_SECONDS = 45;
   const steps = [
-    [60, "second"], [60, "minute"], [24, "hour"], [7, "day"], [4.345, "week"], [12, "month"], [Infinity, "year"],
+    [60, "second"], [60, "minute"], [24, "hour"], [7, "day"], [4.35, "week"], [12, "month"], [Infinity, "year"],
   ];
 
-  function relative(date) {
-    let value = (date.getTime() - Date.now()) / 1000;
+  function relativeWords(secondsAgo) {
+    let amount = Math.abs(secondsAgo);
+    if (amount < JUST_NOW_SECONDS) return "just now";
     for (const [size, unit] of steps) {
-      if (Math.abs(value) < size) return rtf.format(Math.round(value), unit);
-      value /= size;
+      const n = Math.floor(amount + 0.5);
+      if (n < size) {
+        const words = n + " " + unit + (n === 1 ? "" : "s");
+        return secondsAgo > 0 ? words + " ago" : "in " + words;
+      }
+      amount /= size;
     }
     return "";
+  }
+
+  function relative(date) {
+    return relativeWords((Date.now() - date.getTime()) / 1000);
   }
 
   // <time datetime="ISO"> shows a relative time, and the exact local time on hover.

@@ -4,7 +4,7 @@ import random
 import socket
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -13,8 +13,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
 from dashboard import sync
-from dashboard.fakedevin import FakeDevin
 from dashboard.models import Membership, Organization
+
+if TYPE_CHECKING:
+    from fakedevin import FakeDevin
 
 DEMO_USERS = [
     # username, password, site admin, role in every demo org
@@ -22,6 +24,20 @@ DEMO_USERS = [
     ("operator", "demo-operator-pass", False, Membership.Role.OPERATOR),
     ("viewer", "demo-viewer-pass", False, Membership.Role.VIEWER),
 ]
+
+
+def _import_fake() -> type[FakeDevin]:
+    # The fake lives next to dashboard/ in a checkout and is left out of the wheel and the image.
+    try:
+        from fakedevin import FakeDevin
+    except ModuleNotFoundError as exc:
+        if exc.name != "fakedevin":
+            raise
+        raise CommandError(
+            "The demo needs the fake Devin API from a source checkout: run it from the "
+            "repository's root (make demo), where the fakedevin package is."
+        ) from exc
+    return FakeDevin
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -49,6 +65,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        fake_devin = _import_fake()
         if not settings.DEBUG:
             raise CommandError("The demo runs with DEBUG=true (make demo sets it).")
         if settings.DATABASE_URL:
@@ -61,7 +78,7 @@ class Command(BaseCommand):
 
         host = options["host"]
         api_port = options["api_port"] if _port_free(host, options["api_port"]) else 0
-        fake = FakeDevin(seed=42, sessions_per_org=options["sessions"]).start(host, api_port)
+        fake = fake_devin(seed=42, sessions_per_org=options["sessions"]).start(host, api_port)
         self.stdout.write(f"Fake Devin API: {fake.url}")
 
         orgs = []

@@ -269,7 +269,7 @@ def make_service_user_id(seed: int, org_id: str, perm: str) -> str:
     return f"service-user-{rng.getrandbits(64):016x}"
 
 
-def _weighted(choices: tuple[tuple[Any, int], ...]) -> tuple[tuple[Any, ...], list[int]]:
+def _weighted[T](choices: tuple[tuple[T, int], ...]) -> tuple[tuple[T, ...], list[int]]:
     values = tuple(value for value, _ in choices)
     cumulative: list[int] = []
     total = 0
@@ -284,7 +284,7 @@ _ORIGIN_VALUES, _ORIGIN_CUM = _weighted(ORIGINS)
 _MODE_VALUES, _MODE_CUM = _weighted(_DEVIN_MODES)
 
 
-def _pick(rng: random.Random, values: tuple[Any, ...], cumulative: list[int]) -> Any:
+def _pick[T](rng: random.Random, values: tuple[T, ...], cumulative: list[int]) -> T:
     # Same as rng.choices(values, cum_weights=...)[0], without the per-call list overhead:
     # generation of 100k sessions runs this a few hundred thousand times.
     return values[bisect.bisect_right(cumulative, rng.random() * cumulative[-1])]

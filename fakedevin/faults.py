@@ -58,7 +58,10 @@ class Fault:
 
     @classmethod
     def build(cls, kind: str, count: int | None = 1, **options: Any) -> Fault:
-        """Validate and normalise; ValueError explains what is wrong (shown to HTTP callers)."""
+        """Validate and normalise options of any type, as sent over HTTP or the command line.
+
+        ValueError explains what is wrong (shown to HTTP callers).
+        """
         kind = str(kind)
         if kind not in FAULT_KINDS:
             raise ValueError(
@@ -104,13 +107,13 @@ class Fault:
             self.path is None or self.path in target
         )
 
-    def options(self) -> dict[str, Any]:
+    def options(self) -> dict[str, str | int | float]:
         """The options that were set, as ``build``/``inject`` take them."""
         options = asdict(self)
         del options["kind"], options["count"]
         return {name: value for name, value in options.items() if value is not None}
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> dict[str, object]:
         return asdict(self)
 
 
@@ -151,7 +154,7 @@ class FaultBook:
 # -- body transforms: each takes a decoded successful body and returns the broken one ----
 
 
-def _sessions_in(payload: Any) -> list[dict[str, Any]]:
+def _sessions_in(payload: object) -> list[dict[str, Any]]:
     """The session objects inside a response body (a session, or a page of them)."""
     if isinstance(payload, dict) and isinstance(payload.get("items"), list):
         return [item for item in payload["items"] if isinstance(item, dict)]
@@ -160,7 +163,7 @@ def _sessions_in(payload: Any) -> list[dict[str, Any]]:
     return []
 
 
-def missing_fields(payload: Any) -> Any:
+def missing_fields(payload: object) -> object:
     payload = copy.deepcopy(payload)
     sessions = _sessions_in(payload)
     for session in sessions:
@@ -181,7 +184,7 @@ _UNKNOWN = {
 }
 
 
-def unknown_enum(payload: Any) -> Any:
+def unknown_enum(payload: object) -> object:
     payload = copy.deepcopy(payload)
     for session in _sessions_in(payload):
         session.update(_UNKNOWN)
@@ -195,7 +198,7 @@ def unknown_enum(payload: Any) -> Any:
 _LONG = "A" * 10_000
 
 
-def hostile(payload: Any) -> Any:
+def hostile(payload: object) -> object:
     payload = copy.deepcopy(payload)
     for index, session in enumerate(_sessions_in(payload)):
         session["title"] = (

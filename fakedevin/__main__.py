@@ -1,4 +1,4 @@
-"""Command line: ``python -m dashboard.fakedevin --port 8765``."""
+"""Command line: ``python -m fakedevin --port 8765``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from typing import Any
 
 from .faults import FAULT_KINDS, Fault
 from .server import FakeDevin
@@ -51,18 +50,20 @@ def _latency(value: str) -> float:
 
 def _fault(value: str) -> Fault:
     kind, _, rest = value.partition(":")
-    options: dict[str, Any] = {}
+    count = 1
+    options: dict[str, str | int | float] = {}
     for item in filter(None, rest.split(",")):
         key, sep, raw = item.partition("=")
         if not sep:
             raise argparse.ArgumentTypeError(f"expected key=value, got {item!r}")
-        if key in ("count", "status"):
+        if key == "count":
+            count = int(raw)
+        elif key == "status":
             options[key] = int(raw)
         elif key == "seconds":
             options[key] = float(raw)
         else:
             options[key] = raw
-    count = options.pop("count", 1)
     try:
         return Fault.build(kind, count or None, **options)
     except ValueError as exc:
@@ -71,7 +72,7 @@ def _fault(value: str) -> Fault:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m dashboard.fakedevin",
+        prog="python -m fakedevin",
         description=(
             "Fake Devin API v3 (sessions) with deterministic demo data, for the dashboard's\n"
             "demo, tests and benchmarks. Prints each org's id, name and tokens at start."

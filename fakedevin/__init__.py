@@ -2,9 +2,9 @@
 
 It follows ``tests/spec/devin-v3-sessions.openapi.yaml`` and doubles as documentation of the
 behaviour the dashboard relies on. Standard library only, no Django: it runs standalone
-(``python -m dashboard.fakedevin --help``) or in-process::
+(``python -m fakedevin --help``) or in-process::
 
-    from dashboard.fakedevin import FakeDevin
+    from fakedevin import FakeDevin
 
     with FakeDevin(seed=1, sessions_per_org=60) as fake:  # starts on a free loopback port
         token = fake.tokens["org-acme"]["manage"]
@@ -30,7 +30,7 @@ API (``Authorization: Bearer cog_...``; errors are RFC 9457 ``application/proble
     ``subcategory`` and ``structured_output`` as null, as the real API does; GET and list
     fill them. Every change bumps ``updated_at`` (integer Unix seconds, strictly increasing
     per session). Ordering, cursor and filter semantics: see ``store``. Auth rules: see
-    ``server``. Unknown session: 404. Bad params: 422 with FastAPI-style ``errors``.
+    ``routes``. Unknown session: 404. Bad params: 422 with FastAPI-style ``errors``.
 
 Control endpoints (no auth; the fake is a test tool on loopback)
     ``GET|POST|DELETE /_fake/faults``   list / add (``{kind, count, method, path, status,
@@ -45,6 +45,11 @@ Control endpoints (no auth; the fake is a test tool on loopback)
 
 Data is deterministic per seed (see ``seed``); tokens look real (``cog_`` + 40
 alphanumerics) but are not secrets.
+
+Modules: ``server`` (HTTP server, ``FakeDevin``), ``routes`` (request to response),
+``query`` (the list endpoint's params), ``state`` (orgs, tokens, faults, call stats),
+``store`` (sessions), ``faults``, ``seed``. A development tool: it lives next to the
+``dashboard`` package, not in it, so the production wheel and image leave it out.
 """
 
 from __future__ import annotations

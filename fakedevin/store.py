@@ -41,7 +41,7 @@ from typing import Any
 
 from .seed import ACTIVE_STATUSES
 
-Session = dict[str, Any]
+Session = dict[str, Any]  # a SessionResponse as decoded JSON
 Key = tuple[int, str]  # (-created_at, session_id): ascending order = newest first
 
 SESSION_FIELDS = (
@@ -109,7 +109,7 @@ class Query:
     origins: frozenset[str] | None = None
     category: str | None = None
 
-    def filter_key(self) -> tuple[Any, ...]:
+    def filter_key(self) -> tuple[object, ...]:
         """Everything that decides which sessions match (not which page): the total's key."""
         return (
             self.created_after,
@@ -187,7 +187,7 @@ class SessionStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._orgs: dict[str, _Org] = {}
-        self._totals: dict[tuple[Any, ...], tuple[int, int]] = {}
+        self._totals: dict[tuple[str, tuple[object, ...]], tuple[int, int]] = {}
 
     # -- orgs ---------------------------------------------------------------------------
 
