@@ -108,26 +108,16 @@ def _test(request: AuthenticatedHttpRequest, org: Organization) -> bool:
         org.health, org.health_detail = check_connection(org)
     except CredentialDecryptError as exc:
         org.health, org.health_detail = Health.ERROR, str(exc)
-        audit.record(
-            "credential_decrypt_failed",
-            request=request,
-            org=org,
-            outcome=AuditEvent.Outcome.FAILED,
-            detail="test connection",
-        )
+        action, detail = "credential_decrypt_failed", "test connection"
     else:
-        ok = org.health in (Health.OK, Health.VIEW_ONLY)
-        audit.record(
-            "credential_tested",
-            request=request,
-            org=org,
-            outcome=AuditEvent.Outcome.OK if ok else AuditEvent.Outcome.FAILED,
-            detail=org.health_detail,
-        )
+        action, detail = "credential_tested", org.health_detail
+    ok = org.health in (Health.OK, Health.VIEW_ONLY)
+    outcome = AuditEvent.Outcome.OK if ok else AuditEvent.Outcome.FAILED
+    audit.record(action, request=request, org=org, outcome=outcome, detail=detail)
     org.health_checked_at = timezone.now()
     # Only these fields: an archive running meanwhile may be recording can_manage.
     org.save(update_fields=["health", "health_detail", "health_checked_at"])
-    return org.health in (Health.OK, Health.VIEW_ONLY)
+    return ok
 
 
 def _save(request: AuthenticatedHttpRequest, form: OrgForm) -> Organization | None:
