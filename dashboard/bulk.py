@@ -16,7 +16,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from dashboard import audit, devin, sync
+from dashboard import audit, devin, sync, wording
 from dashboard.crypto import CredentialDecryptError
 from dashboard.models import AuditEvent, BulkItem, BulkRun, Organization, Session
 
@@ -112,7 +112,7 @@ def execute(run: BulkRun, items: list[BulkItem], actor: Any, ip: str | None) -> 
                 item.outcome = BulkItem.Outcome.OK
                 break
         except (devin.DevinError, CredentialDecryptError) as exc:
-            item.outcome, item.error = BulkItem.Outcome.FAILED, str(exc)
+            item.outcome, item.error = BulkItem.Outcome.FAILED, wording.describe(exc)
         except Exception:
             log.exception("bulk archive of %s crashed", session.session_id if session else "?")
             item.outcome, item.error = (

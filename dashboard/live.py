@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from dashboard import devin, sync
+from dashboard import devin, sync, wording
 from dashboard.crypto import CredentialDecryptError
 from dashboard.models import Organization
 
@@ -43,13 +43,12 @@ def refresh_org(org: Organization) -> str:
     since = (previous or now - interval) - OVERLAP
     try:
         client = org.client()
-        for n, page in enumerate(
-            client.list_sessions(first=200, updated_after=int(since.timestamp())), start=1
-        ):
+        query = devin.SessionQuery(updated_after=int(since.timestamp()))
+        for n, page in enumerate(client.list_sessions(query), start=1):
             sync.store_sessions(org, page.items)
             if n >= MAX_PAGES:  # a burst this large is a sync's job, not a page poll's
                 break
     except (devin.DevinError, CredentialDecryptError) as exc:
         log.info("live refresh of %s failed: %s", org.org_id, exc)
-        return str(exc)
+        return wording.describe(exc)
     return ""

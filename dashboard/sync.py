@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import connections, transaction
 from django.utils import timezone
 
-from dashboard import audit, devin
+from dashboard import audit, devin, wording
 from dashboard.crypto import CredentialDecryptError
 from dashboard.models import AuditEvent, Organization, Session, SyncRun
 
@@ -217,9 +217,8 @@ def run_sync(run: SyncRun) -> SyncRun:
         client = org.client()
         # Whether the list includes archived sessions by default is undocumented: ask for both.
         for archived in (False, True):
-            for page in client.list_sessions(
-                first=200, updated_after=updated_after, is_archived=archived
-            ):
+            query = devin.SessionQuery(updated_after=updated_after, is_archived=archived)
+            for page in client.list_sessions(query):
                 stored = store_sessions(org, page.items, newer_than=run.started_at)
                 run.pages += 1
                 run.seen += len(page.items)
@@ -230,7 +229,7 @@ def run_sync(run: SyncRun) -> SyncRun:
                 )
     except (devin.DevinError, CredentialDecryptError) as exc:
         run.state = SyncRun.State.FAILED
-        run.error = str(exc)
+        run.error = wording.describe(exc)
         log.warning("sync of %s failed: %s", org.org_id, exc)
     else:
         run.state = SyncRun.State.OK

@@ -89,7 +89,7 @@ def test_action_answer_nulls_keep_known_category(fake: Any, acme: Any) -> None:
 
 
 def test_upsert_is_bulk(fake: Any, acme: Any, django_assert_max_num_queries: Any) -> None:
-    items = list(acme.client().list_page(first=200).items)
+    items = list(acme.client().list_page(devin.SessionQuery(first=200)).items)
     assert len(items) >= 20
     with django_assert_max_num_queries(8):
         sync.store_sessions(acme, items)
@@ -133,7 +133,8 @@ def test_sync_command_fails_loudly(fake: Any, acme: Any) -> None:
 
 def test_pages_walk_every_session_through_the_client(fake: Any, acme: Any) -> None:
     client: devin.DevinClient = acme.client()
-    seen = [s.session_id for page in client.list_sessions(first=7) for s in page.items]
+    pages = client.list_sessions(devin.SessionQuery(first=7))
+    seen = [s.session_id for page in pages for s in page.items]
     assert len(seen) == len(set(seen)) == len(fake.sessions("org-acme"))
 
 

@@ -18,10 +18,10 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
-from dashboard import audit, sync
+from dashboard import audit, sync, wording
 from dashboard.access import OPERATOR, operator_orgs, org_for_user, require_site_admin
 from dashboard.crypto import CredentialDecryptError
-from dashboard.devin import DevinError, Identity, Unavailable
+from dashboard.devin import DevinError, Identity, SessionQuery, Unavailable
 from dashboard.forms import OrgForm
 from dashboard.http import AuthenticatedHttpRequest, back_url
 from dashboard.models import AuditEvent, Organization, Session, SyncRun
@@ -71,14 +71,14 @@ def _describe_failure(exc: DevinError, identity: Identity | None) -> tuple[str, 
         )
     if exc.status_code == 403:
         if identity is None:
-            return Health.ERROR, f"lacks permission (403): {exc}"
+            return Health.ERROR, f"lacks permission (403): {wording.describe(exc)}"
         return Health.ERROR, (
             "lacks ViewOrgSessions (403): give the service user permission to view "
             f"this organization's sessions in Devin.{elsewhere}"
         )
     if isinstance(exc, Unavailable):
-        return Health.UNREACHABLE, f"unreachable: {exc}"
-    return Health.ERROR, f"failed: {exc}{elsewhere}"
+        return Health.UNREACHABLE, f"unreachable: {wording.describe(exc)}"
+    return Health.ERROR, f"failed: {wording.describe(exc)}{elsewhere}"
 
 
 def check_connection(org: Organization) -> tuple[str, str]:
@@ -93,7 +93,7 @@ def check_connection(org: Organization) -> tuple[str, str]:
     try:
         client = org.client()
         identity = client.whoami()
-        client.list_page(first=1)
+        client.list_page(SessionQuery(first=1))
     except DevinError as exc:
         return _describe_failure(exc, identity)
     words = f"can view sessions (as {identity.name})"

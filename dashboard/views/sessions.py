@@ -14,7 +14,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import push_url
 
-from dashboard import audit, devin, filters, live, sync
+from dashboard import audit, devin, filters, live, sync, wording
 from dashboard.access import (
     OPERATOR,
     operator_orgs,
@@ -142,21 +142,22 @@ def _act(request: AuthenticatedHttpRequest, pk: int, action: str) -> HttpRespons
     except (devin.DevinError, CredentialDecryptError) as exc:
         if isinstance(exc, devin.Forbidden) and org.can_manage is not False:
             Organization.objects.filter(pk=org.pk).update(can_manage=False)
+        said = wording.describe(exc)
         audit.record(
             action,
             request=request,
             org=org,
             outcome=AuditEvent.Outcome.FAILED,
             session_id=session.session_id,
-            detail=str(exc),
+            detail=said,
         )
-        message = f"Could not {action} “{session}”: {exc}"
+        message = f"Could not {action} “{session}”: {said}"
         if not request.htmx:
             messages.error(request, message)
             return redirect(back_url(request))
         session.refresh_from_db()  # the stored row, exactly as it was
-        # A RateLimited message already says when to try again (devin.py words it).
-        return _render_row(request, session, error=str(exc))
+        # A RateLimited message already says when to try again.
+        return _render_row(request, session, error=said)
 
     if org.can_manage is not True:
         Organization.objects.filter(pk=org.pk).update(can_manage=True)
@@ -246,8 +247,8 @@ def session_track(request: AuthenticatedHttpRequest) -> HttpResponse:
     org = org_for_user(request, form.cleaned_data["org"], OPERATOR)
     try:
         session_id = devin.normalize_session_id(request.POST.get("ref", ""))
-    except ValueError as exc:
-        messages.error(request, f"That is not a session id or URL: {exc}")
+    except ValueError:
+        messages.error(request, wording.not_a_session_ref(request.POST.get("ref", "")))
         return redirect(back_url(request))
     try:
         found = org.client().get_session(session_id)
@@ -255,7 +256,7 @@ def session_track(request: AuthenticatedHttpRequest) -> HttpResponse:
         messages.error(request, f"{org} has no session {session_id}. Check the id and the org.")
         return redirect(back_url(request))
     except (devin.DevinError, CredentialDecryptError) as exc:
-        messages.error(request, f"Could not fetch {session_id}: {exc}")
+        messages.error(request, f"Could not fetch {session_id}: {wording.describe(exc)}")
         return redirect(back_url(request))
     sync.store_sessions(org, [found])
     audit.record("track", request=request, org=org, session_id=session_id)

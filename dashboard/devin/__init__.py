@@ -1,0 +1,60 @@
+"""The Devin API v3 client: the only package that talks to Devin, and the only one importing httpx.
+
+Everything the rest of the dashboard needs goes through `DevinClient` (`client`). Answers are
+parsed into frozen dataclasses in one place (`schema`); every failure becomes a `DevinError`
+(`errors`) that carries what happened as data, which `dashboard.wording` puts in words. Views
+catch `DevinError` and nothing else.
+
+- `errors`: the DevinError hierarchy and its `Kind`s.
+- `schema`: Session, PullRequest, SessionPage, Identity, their parsing, normalize_session_id.
+- `query`: SessionQuery, the filters of the sessions list.
+- `problems`: problem bodies, Retry-After, clipping untrusted text.
+- `transport`: the shared httpx client, auth, timeouts, retries, failure classification.
+- `client`: DevinClient, one method per endpoint.
+"""
+
+from dashboard.devin.client import DevinClient
+from dashboard.devin.errors import (
+    BadCredentials,
+    BadResponse,
+    Conflict,
+    DevinError,
+    Forbidden,
+    Invalid,
+    Kind,
+    Misconfigured,
+    NotFound,
+    RateLimited,
+    Unavailable,
+)
+from dashboard.devin.query import SessionQuery
+from dashboard.devin.schema import (
+    Identity,
+    PullRequest,
+    Session,
+    SessionPage,
+    normalize_session_id,
+    parse_session,
+)
+
+__all__ = [
+    "BadCredentials",
+    "BadResponse",
+    "Conflict",
+    "DevinClient",
+    "DevinError",
+    "Forbidden",
+    "Identity",
+    "Invalid",
+    "Kind",
+    "Misconfigured",
+    "NotFound",
+    "PullRequest",
+    "RateLimited",
+    "Session",
+    "SessionPage",
+    "SessionQuery",
+    "Unavailable",
+    "normalize_session_id",
+    "parse_session",
+]

@@ -1,0 +1,179 @@
+"""`DevinClient`: the Devin API v3 calls the dashboard makes, one method per endpoint.
+
+The contract is the vendored OpenAPI subset in the shared spec folder
+(`devin-v3-sessions.openapi.yaml`, copied from https://docs.devin.ai/v3-openapi.yaml). How a
+request is sent, retried and its failures classified lives in `transport`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Final
+
+from django.views.decorators.debug import sensitive_variables
+
+from dashboard.devin.errors import Misconfigured
+from dashboard.devin.problems import clip
+from dashboard.devin.query import SessionQuery
+from dashboard.devin.schema import (
+    ID_CHARS,
+    Identity,
+    Session,
+    SessionPage,
+    normalize_session_id,
+    parse_identity,
+    parse_page,
+    parse_session,
+)
+from dashboard.devin.transport import BearerAuth, Transport, api_host, shared_client
+
+if TYPE_CHECKING:
+    import httpx
+
+logger = logging.getLogger(__name__)
+
+_TOKEN_CHARS: Final = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no spaces: a header value
+
+
+class DevinClient:
+    """Calls the Devin API v3 for one organization with one token.
+
+    Cheap to create (one per request is fine): the connection pool is shared by the process.
+    Tests pass `http` (an httpx.Client with a MockTransport) and `sleep`. Every failure is a
+    `DevinError`; a bad base URL, org id or token is `Misconfigured`, raised here.
+    """
+
+    # For Django's error reports: these locals hold the token while the constructor runs.
+    @sensitive_variables("token", "secret")
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        org_id: str,
+        token: str,
+        label: str = "",
+        http: httpx.Client | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.label = label
+        self.org_id = org_id
+        self.base_url = base_url.strip().rstrip("/")
+        org = clip(str(org_id), 80)
+        secret = token.strip() if isinstance(token, str) else ""
+        host = api_host(self.base_url)
+        if host is None:
+            # User info may hold a password, and a pasted URL the token: never repeat either.
+            shown = "…@" + base_url.rsplit("@", 1)[1] if "@" in base_url else base_url
+            shown = shown.replace(secret, "[redacted]") if secret else shown
+            raise Misconfigured("base_url", detail=clip(shown, 80), org=org, org_name=label)
+        # The org id goes into the URL path: anything but an id could point at another endpoint.
+        if not (isinstance(org_id, str) and ID_CHARS.fullmatch(org_id)):
+            raise Misconfigured("org_id", detail=org, org=org, org_name=label)
+        if not _TOKEN_CHARS.fullmatch(secret):
+            raise Misconfigured("token", org=org, org_name=label)
+        self._transport = Transport(
+            base_url=self.base_url,
+            host=host,
+            org=org_id,
+            org_name=label,
+            who=clip(f"{label} ({org_id})" if label else org_id, 120),
+            auth=BearerAuth(secret),
+            http=http if http is not None else shared_client(),
+            sleep=sleep,
+        )
+
+    def __repr__(self) -> str:
+        return f"<DevinClient {self.label!r} org_id={self.org_id!r} base_url={self.base_url!r}>"
+
+    def whoami(self) -> Identity:
+        """Who the token is: GET /v3/self. Needs no org permission, so it checks the token alone."""
+        # Spec operation handle_get_self_v3_self_get; https://docs.devin.ai/api-reference/v3/self
+        return self._transport.call("GET", "/v3/self", parse_identity, operation="whoami")
+
+    def list_page(
+        self, query: SessionQuery | None = None, *, after: str | None = None
+    ) -> SessionPage:
+        """Fetch one page of sessions (needs ViewOrgSessions); `after` is a previous `end_cursor`.
+
+        A query whose `session_ids` is empty returns an empty page without a request.
+        """
+        query = query or SessionQuery()
+        if query.asks_nothing:
+            return SessionPage(items=[], end_cursor=None, has_next_page=False, total=0)
+        # Spec operation handle_get_sessions_v3_organizations__org_id__sessions_get;
+        # https://docs.devin.ai/api-reference/v3/sessions/get-organizations-sessions
+        return self._transport.call(
+            "GET",
+            f"/v3/organizations/{self.org_id}/sessions",
+            parse_page,
+            operation="list",
+            params=query.params(after),
+        )
+
+    def list_sessions(self, query: SessionQuery | None = None) -> Iterator[SessionPage]:
+        """Yield every page of sessions matching the query, following `end_cursor`.
+
+        Stops when the server says there is no next page, gives no cursor, or repeats a cursor it
+        already gave (a server bug that would otherwise loop forever).
+        """
+        after: str | None = None
+        seen: set[str] = set()
+        while True:
+            page = self.list_page(query, after=after)
+            yield page
+            if not page.has_next_page or page.end_cursor is None:
+                return
+            if page.end_cursor in seen:
+                logger.warning(
+                    "Devin API at %s repeated a page cursor for %s; stopped paging",
+                    self._transport.host,
+                    self._transport.who,
+                )
+                return
+            seen.add(page.end_cursor)
+            after = page.end_cursor
+
+    def get_session(self, session_id: str) -> Session:
+        """Fetch one session (needs ViewOrgSessions). Raises NotFound if it does not exist."""
+        sid = normalize_session_id(session_id)
+        # Spec operation handle_get_session_v3_organizations__org_id__sessions__devin_id__get;
+        # https://docs.devin.ai/api-reference/v3/sessions/get-organizations-session
+        return self._transport.call(
+            "GET",
+            f"/v3/organizations/{self.org_id}/sessions/{sid}",
+            parse_session,
+            operation="get",
+            session_id=sid,
+        )
+
+    def archive_session(self, session_id: str) -> Session:
+        """Archive a session (needs ManageOrgSessions); a running session is put to sleep.
+
+        The answer has status_detail/category/subcategory/structured_output null: re-read the
+        session with get_session for fresh values.
+        """
+        # Spec operation
+        # handle_archive_session_v3_organizations__org_id__sessions__devin_id__archive_post;
+        # https://docs.devin.ai/api-reference/v3/sessions/post-organizations-sessions-archive
+        return self._post_to_session(session_id, "archive")
+
+    def unarchive_session(self, session_id: str) -> Session:
+        """Unarchive a session (needs ManageOrgSessions). Child sessions stay archived."""
+        # Spec operation
+        # handle_unarchive_session_v3_organizations__org_id__sessions__devin_id__unarchive_post;
+        # https://docs.devin.ai/api-reference/v3/sessions/post-organizations-sessions-unarchive
+        return self._post_to_session(session_id, "unarchive")
+
+    def _post_to_session(self, session_id: str, action: str) -> Session:
+        """POST /v3/organizations/{org_id}/sessions/{devin_id}/{action}; the session it returns."""
+        sid = normalize_session_id(session_id)
+        return self._transport.call(
+            "POST",
+            f"/v3/organizations/{self.org_id}/sessions/{sid}/{action}",
+            parse_session,
+            operation=action,
+            session_id=sid,
+        )
