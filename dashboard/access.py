@@ -2,71 +2,75 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest
+from django.http import Http404
 from django.shortcuts import get_object_or_404
-from django_htmx.middleware import HtmxDetails
 
+from dashboard.http import AuthenticatedHttpRequest
 from dashboard.models import Membership, Organization, Session
-
-
-class HtmxHttpRequest(HttpRequest):
-    """A request after django-htmx's middleware, for type checking views (`request.htmx`)."""
-
-    htmx: HtmxDetails
-
 
 OPERATOR = Membership.Role.OPERATOR
 VIEWER = Membership.Role.VIEWER
+VIEWERS_CANNOT_ACT = "Viewers cannot change sessions. Ask an admin for the operator role."
 
 
-def is_site_admin(user: Any) -> bool:
+def is_site_admin(user: User | AnonymousUser) -> bool:
     return bool(user.is_authenticated and user.is_active and user.is_superuser)
 
 
-def visible_orgs(user: Any) -> QuerySet[Organization]:
+def visible_orgs(user: User) -> QuerySet[Organization]:
     """The orgs a user belongs to (all of them for a site admin)."""
     if is_site_admin(user):
         return Organization.objects.all()
     return Organization.objects.filter(memberships__user=user)
 
 
-def role_in(user: Any, org: Organization) -> str | None:
+def role_in(user: User, org: Organization) -> str | None:
     if is_site_admin(user):
         return OPERATOR
     membership = Membership.objects.filter(user=user, org=org).only("role").first()
     return membership.role if membership else None
 
 
-def roles_by_org(user: Any) -> dict[int, str]:
+def roles_by_org(user: User) -> dict[int, str]:
     """{org pk: role} for every org the user can see, in one query."""
     if is_site_admin(user):
         return dict.fromkeys(Organization.objects.values_list("pk", flat=True), OPERATOR)
     return dict(Membership.objects.filter(user=user).values_list("org_id", "role"))
 
 
-def org_for_user(request: HttpRequest, pk: int, role: str = VIEWER) -> Organization:
+def operator_orgs(user: User) -> frozenset[int]:
+    """The pks of the orgs in which the user may act (sync, track, archive)."""
+    return frozenset(pk for pk, role in roles_by_org(user).items() if role == OPERATOR)
+
+
+def require_operator(request: AuthenticatedHttpRequest) -> frozenset[int]:
+    """The user's operator orgs; a viewer everywhere gets a 403 (only a forged POST gets here)."""
+    orgs = operator_orgs(request.user)
+    if not orgs:
+        raise PermissionDenied(VIEWERS_CANNOT_ACT)
+    return orgs
+
+
+def org_for_user(request: AuthenticatedHttpRequest, pk: int, role: str = VIEWER) -> Organization:
     """The org if the user may act on it with `role`: another org is a 404, too low a role 403."""
     org = get_object_or_404(Organization, pk=pk)
     have = role_in(request.user, org)
     if have is None:
         raise Http404("No such organization.")
     if role == OPERATOR and have != OPERATOR:
-        raise PermissionDenied(
-            "Viewers cannot change sessions. Ask an admin for the operator role."
-        )
+        raise PermissionDenied(VIEWERS_CANNOT_ACT)
     return org
 
 
-def session_for_user(request: HttpRequest, pk: int, role: str = VIEWER) -> Session:
+def session_for_user(request: AuthenticatedHttpRequest, pk: int, role: str = VIEWER) -> Session:
     session = get_object_or_404(Session.objects.select_related("org"), pk=pk)
     org_for_user(request, session.org_id, role)
     return session
 
 
-def require_site_admin(request: HttpRequest) -> None:
+def require_site_admin(request: AuthenticatedHttpRequest) -> None:
     if not is_site_admin(request.user):
         raise PermissionDenied("Only site admins can do this.")

@@ -1,25 +1,26 @@
-"""The sessions page's filters, sort and keyset pagination, read from the query string.
+"""GET filters as forms: what every filter form does (FilterForm), and the sessions page's.
 
 The API has no status filter, sort or search, so the dashboard filters its own copy. Filters live
-in the URL (shareable, the back button works). Pagination is keyset ("after this row"), so page 500
-costs what page 1 does.
+in the URL (shareable, the back button works), and a link is read leniently: a value that does not
+validate is left out with a note, never a 500. Pages are keyset (dashboard.paging).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from collections.abc import Collection
+from datetime import date
+from typing import Any, ClassVar
 from urllib.parse import urlencode
 
-from django.db.models import Q, QuerySet
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db.models import Model, Q, QuerySet
 from django.http import QueryDict
 
 from dashboard import vocabulary
-from dashboard.models import Organization, Session
+from dashboard.fields import FallbackChoiceField, TextField, TextListField
+from dashboard.models import Session
+from dashboard.paging import MAX_PK, Key, Keyset, Page
 from dashboard.vocabulary import label
 
 # The spec's enums, for the filter menus (their words are in dashboard/vocabulary.py). Values the
@@ -56,141 +57,143 @@ def choices(known: list[str], chosen: list[str] | str) -> list[tuple[str, str]]:
     return [(v, label(v)) for v in values]
 
 
-@dataclass
-class SessionFilters:
-    org: int | None = None
-    status: list[str] = field(default_factory=list)
-    detail: str = ""
-    category: str = ""
-    archived: str = "active"
-    pr: str = "any"
-    tag: str = ""
-    origin: str = ""
-    q: str = ""
-    sort: str = "updated"
-    after: tuple[Any, int] | None = None
-    errors: list[str] = field(default_factory=list)
+class FilterForm(forms.Form):
+    """Filters read from a query string, cleaned as soon as the form is made.
 
-    @classmethod
-    def from_query(cls, query: QueryDict) -> SessionFilters:
-        """Read filters leniently: a garbled value is dropped with a note, never a 500."""
-        f = cls()
-        raw_org = query.get("org", "")
-        if raw_org:
-            if raw_org.isdigit():
-                f.org = int(raw_org)
-            else:
-                f.errors.append("Unknown organization in the link; showing all.")
-        f.status = [s[:40] for s in query.getlist("status") if s][:20]
-        f.detail = query.get("detail", "")[:60]
-        f.category = query.get("category", "")[:60]
-        f.archived = query.get("archived", "active")
-        if f.archived not in ARCHIVED:
-            f.archived = "active"
-        f.pr = query.get("pr", "any")
-        if f.pr not in PR_FILTERS:
-            f.pr = "any"
-        f.tag = query.get("tag", "").strip()[:100]
-        f.origin = query.get("origin", "")[:40]
-        f.q = query.get("q", "").strip()[:200]
-        f.sort = query.get("sort", "updated")
-        if f.sort not in SORTS:
-            f.sort = "updated"
-        raw_after = query.get("after", "")
-        if raw_after:
-            f.after = decode_cursor(raw_after, f.sort)
-            if f.after is None:
-                f.errors.append("That page link has expired; showing the first page.")
-        return f
+    Every parameter is validated. A value that does not validate counts as absent (the others
+    still apply), and its error is kept as a note for the page. `after` is the page's cursor,
+    read last: which keyset it belongs to may depend on the other fields (the sort).
+    """
 
-    @property
-    def is_filtered(self) -> bool:
-        return self != SessionFilters(sort=self.sort, after=self.after, errors=self.errors)
+    after = forms.CharField(required=False, strip=False, empty_value=None)
+    expired_note = "That page link has expired; showing the first page."
+    # The fields that, when set, keep the rows matching one lookup: {field: lookup}.
+    lookups: ClassVar[dict[str, str]] = {}
 
-    def apply(self, qs: QuerySet[Session]) -> QuerySet[Session]:
-        if self.org is not None:
-            qs = qs.filter(org_id=self.org)
-        if self.status:
-            qs = qs.filter(status__in=self.status)
-        if self.detail:
-            qs = qs.filter(status_detail=self.detail)
-        if self.category:
-            qs = qs.filter(category=self.category)
-        if self.archived == "active":
-            qs = qs.filter(is_archived=False)
-        elif self.archived == "archived":
-            qs = qs.filter(is_archived=True)
-        if self.pr == "none":
-            qs = qs.filter(pr_states="")
-        elif self.pr != "any":
-            qs = qs.filter(pr_states__contains=f"|{self.pr}|")
-        if self.tag:
-            qs = qs.filter(tags_text__contains=f"|{self.tag}|")
-        if self.origin:
-            qs = qs.filter(origin=self.origin)
-        if self.q:
-            qs = qs.filter(Q(title__icontains=self.q) | Q(session_id__icontains=self.q))
+    def __init__(self, data: QueryDict | dict[str, str]) -> None:
+        super().__init__(data)
+        self.fields["after"] = self.fields.pop("after")
+        self.full_clean()
+
+    def keyset(self) -> Keyset:
+        raise NotImplementedError
+
+    def clean_after(self) -> Key | None:
+        raw: str | None = self.cleaned_data["after"]
+        if raw is None:
+            return None
+        key = self.keyset().decode(raw)
+        if key is None:
+            raise ValidationError(self.expired_note, code="expired")
+        return key
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        for name in self.errors:
+            if name in self.fields:
+                cleaned[name] = self.fields[name].clean(None)
+        return cleaned
+
+    def apply[M: Model](self, qs: QuerySet[M]) -> QuerySet[M]:
+        """`qs` narrowed by the simple lookups; a subclass adds the filters that are not one."""
+        for name, lookup in self.lookups.items():
+            value = self.cleaned_data[name]
+            if value not in (None, "", []):
+                qs = qs.filter(**{lookup: value})
         return qs
 
-    def order(self, qs: QuerySet[Session]) -> QuerySet[Session]:
-        column = SORTS[self.sort]
-        if self.after is not None:
-            value, pk = self.after
-            qs = qs.filter(Q(**{f"{column}__lt": value}) | Q(**{column: value, "pk__lt": pk}))
-        return qs.order_by(f"-{column}", "-pk")
+    @property
+    def notes(self) -> list[str]:
+        return [str(message) for errors in self.errors.values() for message in errors]
 
-    def cursor_for(self, row: Session) -> str:
-        value = getattr(row, SORTS[self.sort])
-        encoded = value.isoformat() if isinstance(value, datetime) else value
-        payload = json.dumps([self.sort, encoded, row.pk]).encode()
-        return base64.urlsafe_b64encode(payload).decode().rstrip("=")
+    def page[M: Model](self, qs: QuerySet[M], size: int) -> Page[M]:
+        return self.keyset().page(qs, self.cleaned_data["after"], size)
 
-    def query(self, **changes: Any) -> str:
-        """This filter set as a query string, with some values changed (None drops a key)."""
+    def pairs(self, **changes: str) -> list[tuple[str, str]]:
+        """The values that differ from the defaults, as (name, value) pairs in field order, with
+        `changes` applied ("" drops a name). The cursor is left out unless it is a change."""
+        pairs = []
+        for name, field in self.fields.items():
+            if name in changes:
+                value: object = changes[name]
+            else:
+                value = None if name == "after" else self.cleaned_data[name]
+            if value is None or value == "" or value == field.initial:
+                continue
+            for item in value if isinstance(value, list) else [value]:
+                pairs.append((name, item.isoformat() if isinstance(item, date) else str(item)))
+        return pairs
+
+    def query(self, **changes: str) -> str:
+        """This filter set as a query string, with some values changed ("" drops a key)."""
         return urlencode(self.pairs(**changes))
 
     @property
-    def query_pairs(self) -> list[tuple[str, Any]]:
+    def query_pairs(self) -> list[tuple[str, str]]:
         """The filters (not sort or page) as (name, value) pairs, e.g. for hidden inputs."""
         return self.pairs(sort="")
 
-    def pairs(self, **changes: Any) -> list[tuple[str, Any]]:
-        params: dict[str, Any] = {
-            "org": self.org or "",
-            "status": self.status,
-            "detail": self.detail,
-            "category": self.category,
-            "archived": "" if self.archived == "active" else self.archived,
-            "pr": "" if self.pr == "any" else self.pr,
-            "tag": self.tag,
-            "origin": self.origin,
-            "q": self.q,
-            "sort": "" if self.sort == "updated" else self.sort,
-        }
-        params.update(changes)
-        return [
-            (k, item)
-            for k, v in params.items()
-            if v is not None
-            for item in (v if isinstance(v, list) else [v])
-            if item != ""
-        ]
+    @property
+    def is_filtered(self) -> bool:
+        return bool(self.query_pairs)
 
 
-def decode_cursor(raw: str, expected_sort: str) -> tuple[Any, int] | None:
-    """The (sort value, pk) a page link continues after, or None if it is garbled or stale."""
-    try:
-        sort, value, pk = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-        if sort != expected_sort or isinstance(pk, bool) or not isinstance(pk, int):
-            return None
-        if sort in {"updated", "created"}:
-            value = datetime.fromisoformat(value)
-        elif isinstance(value, bool) or not isinstance(value, (int, float)):
-            return None
-        return value, pk
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        return None
+UNKNOWN_ORG = "Unknown organization in the link; showing all."
+SORT_KEYSETS = {name: Keyset(Session, column, tag=name) for name, column in SORTS.items()}
 
 
-def org_choices(orgs: list[Organization]) -> list[tuple[int, str]]:
-    return [(org.pk, org.name) for org in orgs]
+class SessionFilters(FilterForm):
+    """The sessions page's filters. `org_pks` are the orgs the user may pick (None: any)."""
+
+    org = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_PK,
+        error_messages=dict.fromkeys(("invalid", "min_value", "max_value"), UNKNOWN_ORG),
+    )
+    status = TextListField(limit=40, most=20)
+    detail = TextField(60)
+    category = TextField(60)
+    archived = FallbackChoiceField(ARCHIVED.items(), "active")
+    pr = FallbackChoiceField(PR_FILTERS.items(), "any")
+    tag = TextField(100, strip=True)
+    origin = TextField(40)
+    q = TextField(200, strip=True)
+    sort = FallbackChoiceField(SORT_LABELS.items(), "updated")
+    lookups: ClassVar[dict[str, str]] = {
+        "org": "org_id",
+        "status": "status__in",
+        "detail": "status_detail",
+        "category": "category",
+        "origin": "origin",
+    }
+
+    def __init__(
+        self, data: QueryDict | dict[str, str], *, org_pks: Collection[int] | None
+    ) -> None:
+        self.org_pks = org_pks
+        super().__init__(data)
+
+    def clean_org(self) -> int | None:
+        org: int | None = self.cleaned_data["org"]
+        if org is not None and self.org_pks is not None and org not in self.org_pks:
+            raise ValidationError(UNKNOWN_ORG, code="unknown")
+        return org
+
+    def keyset(self) -> Keyset:
+        return SORT_KEYSETS[self.cleaned_data["sort"]]
+
+    def apply[M: Model](self, qs: QuerySet[M]) -> QuerySet[M]:
+        qs = super().apply(qs)
+        f = self.cleaned_data
+        if f["archived"] != "all":
+            qs = qs.filter(is_archived=f["archived"] == "archived")
+        if f["pr"] == "none":
+            qs = qs.filter(pr_states="")
+        elif f["pr"] != "any":
+            qs = qs.filter(pr_states__contains=f"|{f['pr']}|")
+        if f["tag"]:
+            qs = qs.filter(tags_text__contains=f"|{f['tag']}|")
+        if f["q"]:
+            qs = qs.filter(Q(title__icontains=f["q"]) | Q(session_id__icontains=f["q"]))
+        return qs

@@ -2,17 +2,17 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
 from django import forms
-from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
+from django.http import QueryDict
 
 from dashboard.models import DEFAULT_BASE_URL, Membership, Organization
-
-User = get_user_model()
 
 
 class FirstAdminForm(UserCreationForm):
@@ -22,7 +22,7 @@ class FirstAdminForm(UserCreationForm):
         model = User
         fields = ("username", "email")
 
-    def save(self, commit: bool = True) -> Any:
+    def save(self, commit: bool = True) -> User:
         user = super().save(commit=False)
         user.is_staff = True
         user.is_superuser = True
@@ -221,7 +221,7 @@ class OrgForm(forms.ModelForm):
             )
         return cleaned
 
-    def save_org(self, by: Any = None) -> tuple[Organization, str | None]:
+    def save_org(self, by: User | None = None) -> tuple[Organization, str | None]:
         """Save the org; returns it and the credential audit action, if the token changed."""
         org: Organization = self.save(commit=False)
         token = self.cleaned_data.get("token")
@@ -258,7 +258,7 @@ ROLE_CHOICES = [
 ADMIN_HELP = "Manages organizations, credentials and the team, and sees every organization."
 
 
-def is_last_active_admin(user: Any) -> bool:
+def is_last_active_admin(user: User) -> bool:
     return bool(
         user.is_superuser
         and user.is_active
@@ -274,7 +274,7 @@ class NewUserForm(UserCreationForm):
         model = User
         fields = ("username", "email")
 
-    def save(self, commit: bool = True) -> Any:
+    def save(self, commit: bool = True) -> User:
         user = super().save(commit=False)
         user.is_staff = user.is_superuser = bool(self.cleaned_data.get("is_admin"))
         if commit:
@@ -287,7 +287,9 @@ class RolesForm(forms.Form):
 
     is_admin = forms.BooleanField(label="Site admin", required=False, help_text=ADMIN_HELP)
 
-    def __init__(self, *args: Any, user: Any, actor: Any, orgs: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, user: User, actor: User, orgs: Iterable[Organization], **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
         self.actor = actor
@@ -331,3 +333,36 @@ class RolesForm(forms.Form):
             if old != new:
                 changes.append((org, old, new))
         return changes
+
+
+# --------------------------------------------------------------------------------------------
+# Sessions
+# --------------------------------------------------------------------------------------------
+
+CHOOSE_ORG = "Choose one of your organizations to track the session in."
+
+
+class TrackForm(forms.Form):
+    """Which of the user's operator orgs to track a session in; with only one, it may be left out.
+
+    (The session id or URL is read by devin.normalize_session_id, which words its own errors.)
+    """
+
+    org = forms.TypedChoiceField(
+        coerce=int, required=False, empty_value=None, error_messages={"invalid_choice": CHOOSE_ORG}
+    )
+
+    def __init__(self, data: QueryDict, *, org_pks: frozenset[int]) -> None:
+        super().__init__(data)
+        self.org_pks = org_pks
+        field = self.fields["org"]
+        assert isinstance(field, forms.TypedChoiceField)
+        field.choices = [(pk, pk) for pk in sorted(org_pks)]
+
+    def clean_org(self) -> int:
+        org: int | None = self.cleaned_data["org"]
+        if org is None and len(self.org_pks) == 1:
+            [org] = self.org_pks
+        if org is None:
+            raise ValidationError(CHOOSE_ORG, code="required")
+        return org

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import logging
 import re
-from typing import Any
 
 TOKEN_RE = re.compile(r"cog_[A-Za-z0-9_\-]+")
 AUTH_RE = re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)(bearer\s+)?[^\s\"',}]+")
@@ -16,7 +15,7 @@ def redact(text: str) -> str:
     return TOKEN_RE.sub("cog_[redacted]", text)
 
 
-def _redact_value(value: Any) -> Any:
+def _redact_value(value: object) -> object:
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, (int, float, bool)) or value is None:
@@ -70,7 +69,7 @@ def install_record_factory() -> None:
     if getattr(base, "redacting", False):
         return
 
-    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    def factory(*args: object, **kwargs: object) -> logging.LogRecord:
         record = base(*args, **kwargs)
         scrub(record)
         return record

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import path
 
-from dashboard.views import audit, auth, insight, orgs, sessions, team
+from dashboard.views import audit, auth, bulk, insight, orgs, sessions, team
 
 urlpatterns = [
     path("", sessions.sessions, name="sessions"),
@@ -12,17 +12,17 @@ urlpatterns = [
     path("sessions/<int:pk>/row/", sessions.session_row, name="session_row"),
     path("sessions/track/", sessions.session_track, name="session_track"),
     path("sessions/live/", sessions.sessions_live, name="sessions_live"),
-    path("sessions/bulk-archive/", sessions.bulk_archive, name="bulk_archive"),
-    path("bulk/<int:pk>/", sessions.bulk_run, name="bulk_run"),
+    path("sessions/bulk-archive/", bulk.bulk_archive, name="bulk_archive"),
+    path("bulk/<int:pk>/", bulk.bulk_run, name="bulk_run"),
     path("insight/", insight.insight_index, name="insight_index"),
     path("insight/<int:pk>/", insight.insight, name="insight"),
-    path("orgs/<int:pk>/sync/", sessions.org_sync, name="org_sync"),
-    path("orgs/<int:pk>/sync/status/", sessions.org_sync_status, name="org_sync_status"),
     path("orgs/", orgs.orgs, name="orgs"),
     path("orgs/add/", orgs.org_add, name="org_add"),
     path("orgs/<int:pk>/edit/", orgs.org_edit, name="org_edit"),
     path("orgs/<int:pk>/delete/", orgs.org_delete, name="org_delete"),
     path("orgs/<int:pk>/test/", orgs.org_test, name="org_test"),
+    path("orgs/<int:pk>/sync/", orgs.org_sync, name="org_sync"),
+    path("orgs/<int:pk>/sync/status/", orgs.org_sync_status, name="org_sync_status"),
     path("team/", team.team, name="team"),
     path("team/add/", team.team_add, name="team_add"),
     path("team/<int:pk>/", team.team_user, name="team_user"),

@@ -145,16 +145,11 @@ ROUTES: dict[str, Route] = {
     ),
     "setup": Route(get=everyone(404), post=everyone(404), notes="gone once a user exists"),
     "healthz": Route(get=everyone(200)),
-    # Sessions. Still to add (by whoever owns them): org_sync (starts a sync thread),
-    # session_track and bulk_archive (the org comes in the POST body), bulk_run (per-user runs).
+    # Sessions.
     "sessions": Route(get=members()),
     "session_row": Route(kwargs=_session, get=members_of_acme()),
     "session_archive": Route(kwargs=_session, post=operators_of_acme(302)),
     "session_unarchive": Route(kwargs=_session, post=operators_of_acme(302)),
-    "org_sync_status": Route(kwargs=_acme, get=members_of_acme()),
-    "org_sync": Route(kwargs=_acme, post=operators_of_acme(302)),
-    "insight_index": Route(get=members(302)),
-    "insight": Route(kwargs=_acme, get=members_of_acme()),
     "sessions_live": Route(get=members(), query="?ids=1&since=0"),
     # A viewer's forged POST is a 403. The outsider operates globex only: acme's session is not
     # theirs to track or archive, so they are sent back with a message and nothing happens.
@@ -162,6 +157,7 @@ ROUTES: dict[str, Route] = {
         post=expect(viewer=403, operator=302, outsider=302, admin=302),
         data=lambda w: {"ref": w.session.session_id},
     ),
+    # Bulk archive (same rule as tracking) and its runs.
     "bulk_archive": Route(
         post=expect(viewer=403, operator=302, outsider=302, admin=302),
         data=lambda w: {"ids": [w.session.pk]},
@@ -171,12 +167,17 @@ ROUTES: dict[str, Route] = {
         get=expect(viewer=404, operator=200, outsider=404, admin=404),
         notes="a bulk run is its starter's own",
     ),
-    # Organizations: site admins.
+    # Insight.
+    "insight_index": Route(get=members(302)),
+    "insight": Route(kwargs=_acme, get=members_of_acme()),
+    # Organizations: site admins, but Sync now is for acme's operators.
     "orgs": Route(get=admins_only()),
     "org_add": Route(get=admins_only(), post=admins_only(200)),
     "org_edit": Route(kwargs=_acme, get=admins_only_for_acme(), post=admins_only_for_acme(200)),
     "org_delete": Route(kwargs=_acme, get=admins_only_for_acme(), post=admins_only_for_acme(302)),
     "org_test": Route(kwargs=_acme, post=admins_only_for_acme(302)),
+    "org_sync": Route(kwargs=_acme, post=operators_of_acme(302)),
+    "org_sync_status": Route(kwargs=_acme, get=members_of_acme()),
     # Team: site admins.
     "team": Route(get=admins_only()),
     "team_add": Route(get=admins_only(), post=admins_only(200)),

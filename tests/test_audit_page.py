@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -203,6 +205,47 @@ def test_a_garbled_page_link_shows_the_first_page(client: Client, admin: Any) ->
     client.force_login(admin)
     response = client.get("/audit/?after=bm9wZQ")
     assert "That page link has expired" in response.content.decode()
+    assert rows(response) == ["only"]
+
+
+def cursor(payload: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    ("query", "note"),
+    [
+        ("org=%C2%B2", "Unknown organization in the link"),
+        ("org=99999999999999999999999999999", "Unknown organization in the link"),
+        ("end=9999-12-31", "too far in the past or the future"),
+        ("start=0001-01-01", "too far in the past or the future"),
+        ("start=2026-02-30", "is not a date"),
+        ("end=%00", "is not a date"),
+        ("actor=op%00", "Null characters are not allowed."),
+        ("after=" + cursor(["9999-12-31T23:00:00-05:00", 1]), "That page link has expired"),
+        ("after=" + cursor(["2026-01-01T00:00:00", 1]), "That page link has expired"),
+        ("after=" + cursor(["2026-01-01T00:00:00+00:00", 2**64]), "That page link has expired"),
+        ("after=" + cursor(["at", "2026-01-01T00:00:00+00:00", 1]), "That page link has expired"),
+    ],
+)
+def test_a_bad_value_is_left_out_with_a_note_never_a_500(
+    client: Client, admin: Any, query: str, note: str
+) -> None:
+    event("sync", detail="only")
+    client.force_login(admin)
+    for url in (f"/audit/?{query}&action=sync", f"/audit/export.csv?{query}&action=sync"):
+        response = client.get(url)
+        assert response.status_code == 200
+    response = client.get(f"/audit/?{query}&action=sync")
+    assert note in response.content.decode()
+    assert rows(response) == ["only"]  # the bad value is left out; action=sync still applies
+
+
+def test_an_unknown_outcome_quietly_means_any(client: Client, admin: Any) -> None:
+    event("sync", detail="only")
+    client.force_login(admin)
+    response = client.get("/audit/?outcome=evil")
+    assert 'class="flash flash-warning"' not in response.content.decode()
     assert rows(response) == ["only"]
 
 

@@ -130,3 +130,16 @@ def test_line_formatter_keeps_plain_extras_and_drops_object_reprs() -> None:
     record.request = object()  # Django attaches the WSGIRequest, whose repr has the query string
     line = LineFormatter().format(record)
     assert line.endswith("Not Found: /x status_code=404")
+
+
+def test_gunicorn_access_lines_survive_the_redacting_record_factory() -> None:
+    """gunicorn formats its access line from a mapping that answers "-" for absent headers
+    (static files carry no X-Request-ID): redaction must keep that mapping's behaviour."""
+    from gunicorn.glogging import SafeAtoms
+
+    atoms = SafeAtoms({"s": "200", "{authorization}i": "Bearer cog_abcdef123456"})
+    record = logging.getLogRecordFactory()(
+        "gunicorn.access", logging.INFO, __file__, 1, "%(s)s %({x-request-id}o)s", (atoms,), None
+    )
+    assert record.getMessage() == "200 -"
+    assert "cog_abcdef" not in str(record.args)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import base64
+import json
 import re
 from typing import Any
 
@@ -7,7 +9,7 @@ import pytest
 from django.test import Client
 
 from dashboard import sync
-from dashboard.models import Session
+from dashboard.models import BulkRun, Session
 
 pytestmark = pytest.mark.django_db
 
@@ -148,6 +150,108 @@ def test_garbled_query_is_not_a_500(client: Client, synced: Any, admin: Any) -> 
         assert client.get(f"/?{query}").status_code == 200
 
 
+def cursor(payload: object) -> str:
+    """A page link's cursor with any content, as a forged or damaged link would carry."""
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "org=%C2%B2",  # "²": str.isdigit() says yes, int() says no
+        "org=99999999999999999999999999999",
+        "org=-1",
+        "org=0",
+        "status=running%00",
+        "q=fix%00",
+        "tag=%00",
+        "after=" + cursor(["updated", "9999-12-31T23:00:00-05:00", 1]),
+        "after=" + cursor(["updated", "2026-01-01T00:00:00", 1]),  # naive
+        "after=" + cursor(["updated", "2026-01-01T00:00:00+00:00", 2**70]),
+        "after=" + cursor(["acus", 10**400, 1]),
+        "after=" + cursor(["acus", "NaN", 1]),
+        "after=" + cursor(["acus", 1.5, True]),
+        "after=" + cursor({"updated": 1}),
+        "after=" + cursor([[[[[[[]]]]]]]),
+        "after=" + base64.urlsafe_b64encode(b"[" * 100_000).decode(),
+        "after=%C3%A9%C3%A9",
+        "after=" + cursor(["updated", "2026-01-01T00:00:00+00:00", 1]) + "&sort=acus",
+    ],
+)
+def test_a_bad_value_in_the_link_is_left_out_never_a_500(
+    client: Client, synced: Any, admin: Any, query: str
+) -> None:
+    login(client, admin)
+    response = client.get(f"/?{query}")
+    assert response.status_code == 200
+    assert 'class="flash flash-warning"' in response.content.decode()
+    # The bad value is left out; the rest of the link (here, at most a sort) still applies.
+    rest = "&".join(part for part in query.split("&") if part.startswith("sort="))
+    assert ids_on_page(client, query) == ids_on_page(client, rest)
+
+
+def test_the_rest_of_the_filters_still_apply_beside_a_bad_value(
+    client: Client, synced: Any, admin: Any
+) -> None:
+    login(client, admin)
+    html = client.get("/?org=%C2%B2&status=running&archived=all").content.decode()
+    assert "Unknown organization in the link; showing all." in html
+    assert ids_on_page(client, "org=%C2%B2&status=running&archived=all") == ids_on_page(
+        client, "status=running&archived=all"
+    )
+
+
+def test_an_unknown_choice_quietly_means_the_default(
+    client: Client, synced: Any, admin: Any
+) -> None:
+    login(client, admin)
+    for query in ("sort=evil", "archived=maybe", "pr=%3Cx%3E"):
+        html = client.get(f"/?{query}").content.decode()
+        assert 'class="flash flash-warning"' not in html
+        assert ids_on_page(client, query) == ids_on_page(client)
+
+
+def test_a_pasted_link_keeps_its_canonical_form(client: Client, synced: Any, admin: Any) -> None:
+    login(client, admin)
+    response = client.get(
+        "/?q=+fix+&status=running&status=&archived=active&pr=any&sort=updated&org=&tag=",
+        headers={"HX-Request": "true", "HX-Target": "results"},
+    )
+    assert response["HX-Push-Url"] == "/?status=running&q=fix"
+
+
+def test_live_and_bulk_skip_ids_that_are_not_pks(
+    client: Client, synced: Any, operator: Any, settings: Any
+) -> None:
+    settings.LIVE_REFRESH_SECONDS = 15
+    login(client, operator)
+    response = client.get("/sessions/live/?ids=%C2%B2&ids=99999999999999999999999&since=0")
+    assert response.status_code == 200
+    response = client.post(
+        "/sessions/bulk-archive/", {"scope": "selected", "ids": ["²", "-3"]}, follow=True
+    )
+    assert "No active sessions that you can archive were selected." in response.content.decode()
+    assert not BulkRun.objects.exists()
+
+
+def test_a_bulk_archive_whose_filter_does_not_read_archives_nothing(
+    client: Client, synced: Any, operator: Any
+) -> None:
+    login(client, operator)
+    data = {"scope": "filter", "org": "²", "status": "running"}
+    response = client.post("/sessions/bulk-archive/", data, follow=True)
+    assert "That filter could not be read, so nothing was archived." in response.content.decode()
+    assert not BulkRun.objects.exists()
+
+
+def test_tracking_in_an_org_that_does_not_read_asks_for_one(
+    client: Client, synced: Any, operator: Any
+) -> None:
+    login(client, operator)
+    response = client.post("/sessions/track/", {"ref": "devin-abc", "org": "²"}, follow=True)
+    assert "Choose one of your organizations to track the session in." in response.content.decode()
+
+
 def test_htmx_filter_returns_only_the_results(client: Client, synced: Any, admin: Any) -> None:
     login(client, admin)
     response = client.get(
@@ -259,3 +363,33 @@ def test_header_counter_stops_counting_at_the_cap(
     assert session is not None
     response = client.post(f"/sessions/{session.pk}/archive/", headers={"HX-Request": "true"})
     assert f'{counter[:-1]} hx-swap-oob="true">5+<' in response.content.decode()
+
+
+def row_html(html: str, session: Session) -> str:
+    found = re.search(rf'<tr id="session-{session.pk}".*?</tr>', html, re.S)
+    assert found, f"no row for {session.session_id}"
+    return found.group(0)
+
+
+def test_rows_offer_actions_only_in_orgs_where_i_operate(
+    client: Client, synced: Any, operator: Any, globex: Any, settings: Any
+) -> None:
+    from dashboard.models import Membership
+
+    Membership.objects.create(user=operator, org=globex, role="viewer")
+    mine = Session.objects.filter(org__org_id="org-acme", is_archived=False).first()
+    theirs = Session.objects.filter(org=globex, is_archived=False).first()
+    assert mine is not None and theirs is not None
+    login(client, operator)
+    page = client.get("/?archived=all").content.decode()
+    assert 'name="ids"' in row_html(page, mine) and "/archive/" in row_html(page, mine)
+    assert 'name="ids"' not in row_html(page, theirs) and "/archive/" not in row_html(page, theirs)
+    # The row a dismiss fetches and the rows the live view sends use the same permission set.
+    assert "/archive/" in client.get(f"/sessions/{mine.pk}/row/").content.decode()
+    assert "/archive/" not in client.get(f"/sessions/{theirs.pk}/row/").content.decode()
+    settings.LIVE_REFRESH_SECONDS = 15
+    live = client.get(f"/sessions/live/?ids={mine.pk}&ids={theirs.pk}&since=0").content.decode()
+    assert "/archive/" in row_html(live, mine) and "/archive/" not in row_html(live, theirs)
+    # Sync now is offered for acme only.
+    assert f'action="/orgs/{mine.org_id}/sync/"' in page
+    assert f'action="/orgs/{globex.pk}/sync/"' not in page

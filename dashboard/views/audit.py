@@ -8,27 +8,28 @@ streams the whole filtered view.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import csv
-import json
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterator
 from datetime import date, datetime, time, timedelta
-from typing import Any
-from urllib.parse import urlencode
+from typing import ClassVar
 
+from django import forms
 from django.contrib import messages
-from django.contrib.auth import get_user_model
-from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.db.models import Model, Q, QuerySet
+from django.http import HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from dashboard import throttle
-from dashboard.access import HtmxHttpRequest, is_site_admin, require_site_admin, visible_orgs
+from dashboard.access import is_site_admin, require_site_admin, visible_orgs
+from dashboard.fields import DayField, FallbackChoiceField, TextField
+from dashboard.filters import UNKNOWN_ORG, FilterForm
+from dashboard.http import AuthenticatedHttpRequest
 from dashboard.models import AuditEvent, Organization
+from dashboard.paging import Keyset
 
 PER_PAGE = 50
 NO_ORG = "none"
@@ -63,7 +64,7 @@ CSV_COLUMNS = ["time", "actor", "action", "outcome", "organization", "session", 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def visible_events(user: Any) -> QuerySet[AuditEvent]:
+def visible_events(user: User) -> QuerySet[AuditEvent]:
     if is_site_admin(user):
         return AuditEvent.objects.all()
     org_pks = list(visible_orgs(user).values_list("pk", flat=True))
@@ -80,143 +81,85 @@ def visible_events(user: Any) -> QuerySet[AuditEvent]:
     )
 
 
-@dataclass
-class AuditFilters:
-    org: str = ""  # an org pk, NO_ORG, or "" for all
-    actor: str = ""
-    action: str = ""
-    outcome: str = ""
-    start: date | None = None
-    end: date | None = None
-    after: tuple[datetime, int] | None = None
-    errors: list[str] = field(default_factory=list)
+AUDIT_KEYSET = Keyset(AuditEvent, "at")
 
-    @classmethod
-    def from_query(cls, query: QueryDict, org_pks: set[int]) -> AuditFilters:
-        """Read leniently: a garbled value is dropped with a note, never a 500."""
-        f = cls()
-        org = query.get("org", "")
-        if org == NO_ORG or (org.isdigit() and int(org) in org_pks):
-            f.org = org
-        elif org:
-            f.errors.append("Unknown organization in the link; showing all.")
-        f.actor = query.get("actor", "").strip()[:150]
-        f.action = query.get("action", "").strip()[:50]
-        f.outcome = query.get("outcome", "")
-        if f.outcome not in AuditEvent.Outcome.values:
-            f.outcome = ""
-        for name in ("start", "end"):
-            raw = query.get(name, "").strip()
-            if raw:
-                try:
-                    setattr(f, name, date.fromisoformat(raw))
-                except ValueError:
-                    f.errors.append(f"“{raw[:20]}” is not a date (YYYY-MM-DD); it is ignored.")
-        raw_after = query.get("after", "")
-        if raw_after:
-            f.after = decode_cursor(raw_after)
-            if f.after is None:
-                f.errors.append("That page link has expired; showing the newest events.")
-        return f
 
-    @property
-    def is_filtered(self) -> bool:
-        return any((self.org, self.actor, self.action, self.outcome, self.start, self.end))
+class AuditFilters(FilterForm):
+    """The audit page's filters. `org_pks` are the orgs the user may see."""
 
-    def apply(self, qs: QuerySet[AuditEvent]) -> QuerySet[AuditEvent]:
-        if self.org == NO_ORG:
+    org = forms.CharField(required=False)  # an org pk, NO_ORG, or "" for all
+    actor = TextField(150, strip=True)
+    action = TextField(50, strip=True)
+    outcome = FallbackChoiceField(AuditEvent.Outcome.choices, "")
+    start = DayField()
+    end = DayField()
+    expired_note = "That page link has expired; showing the newest events."
+    lookups: ClassVar[dict[str, str]] = {
+        "actor": "actor_name",
+        "action": "action",
+        "outcome": "outcome",
+    }
+
+    def __init__(self, data: QueryDict, *, org_pks: Collection[int]) -> None:
+        self.org_values = {str(pk) for pk in org_pks} | {NO_ORG}
+        super().__init__(data)
+
+    def clean_org(self) -> str:
+        org: str = self.cleaned_data["org"]
+        if org and org not in self.org_values:
+            raise ValidationError(UNKNOWN_ORG, code="unknown")
+        return org
+
+    def keyset(self) -> Keyset:
+        return AUDIT_KEYSET
+
+    def apply[M: Model](self, qs: QuerySet[M]) -> QuerySet[M]:
+        qs = super().apply(qs)
+        f = self.cleaned_data
+        if f["org"] == NO_ORG:
             qs = qs.filter(org__isnull=True)
-        elif self.org:
-            qs = qs.filter(org_id=int(self.org))
-        if self.actor:
-            qs = qs.filter(actor_name=self.actor)
-        if self.action:
-            qs = qs.filter(action=self.action)
-        if self.outcome:
-            qs = qs.filter(outcome=self.outcome)
+        elif f["org"]:
+            qs = qs.filter(org_id=int(f["org"]))
         # Dates are days in the server's time zone, both ends included.
-        if self.start:
-            qs = qs.filter(at__gte=_midnight(self.start))
-        if self.end:
-            qs = qs.filter(at__lt=_midnight(self.end + timedelta(days=1)))
-        return qs.order_by("-at", "-pk")
-
-    def page(self, qs: QuerySet[AuditEvent]) -> QuerySet[AuditEvent]:
-        if self.after is not None:
-            at, pk = self.after
-            qs = qs.filter(Q(at__lt=at) | Q(at=at, pk__lt=pk))
-        return qs
-
-    def pairs(self, **changes: Any) -> list[tuple[str, str]]:
-        params = {
-            "org": self.org,
-            "actor": self.actor,
-            "action": self.action,
-            "outcome": self.outcome,
-            "start": self.start.isoformat() if self.start else "",
-            "end": self.end.isoformat() if self.end else "",
-        }
-        params.update(changes)
-        return [(key, value) for key, value in params.items() if value]
-
-    def query(self, **changes: Any) -> str:
-        return urlencode(self.pairs(**changes))
+        if f["start"]:
+            qs = qs.filter(at__gte=_midnight(f["start"]))
+        if f["end"]:
+            qs = qs.filter(at__lt=_midnight(f["end"] + timedelta(days=1)))
+        return AUDIT_KEYSET.order(qs)
 
 
 def _midnight(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
-def cursor_for(event: AuditEvent) -> str:
-    payload = json.dumps([event.at.isoformat(), event.pk]).encode()
-    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
-
-
-def decode_cursor(raw: str) -> tuple[datetime, int] | None:
-    try:
-        at, pk = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-        if isinstance(pk, bool) or not isinstance(pk, int):
-            return None
-        when = datetime.fromisoformat(at)
-        if timezone.is_naive(when):
-            return None
-        return when, pk
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        return None
-
-
 def _choices(known: list[str], chosen: str) -> list[str]:
     return known + [chosen] if chosen and chosen not in known else known
 
 
-def _filters(request: HttpRequest) -> tuple[AuditFilters, list[Organization]]:
+def _filters(request: AuthenticatedHttpRequest) -> tuple[AuditFilters, list[Organization]]:
     orgs = list(visible_orgs(request.user).order_by("name"))
-    return AuditFilters.from_query(request.GET, {org.pk for org in orgs}), orgs
+    return AuditFilters(request.GET, org_pks=[org.pk for org in orgs]), orgs
 
 
 @require_GET
-def audit(request: HtmxHttpRequest) -> HttpResponse:
+def audit(request: AuthenticatedHttpRequest) -> HttpResponse:
     f, orgs = _filters(request)
-    rows = list(f.page(f.apply(visible_events(request.user)))[: PER_PAGE + 1])
-    has_next = len(rows) > PER_PAGE
-    rows = rows[:PER_PAGE]
+    page = f.page(f.apply(visible_events(request.user)), PER_PAGE)
     admin = is_site_admin(request.user)
     context = {
         "nav": "audit",
-        "rows": rows,
+        "rows": page.rows,
         "f": f,
         "orgs": orgs,
         "no_org": NO_ORG,
-        "actions": _choices(ACTIONS, f.action),
+        "actions": _choices(ACTIONS, f.cleaned_data["action"]),
         "outcomes": AuditEvent.Outcome.choices,
         "outcome_badges": OUTCOME_BADGES,
-        "next_query": f.query(after=cursor_for(rows[-1])) if has_next else "",
-        "first_query": f.query() if f.after else None,
+        "next_query": f.query(after=page.next_cursor) if page.next_cursor else "",
+        "first_query": f.query() if f.cleaned_data["after"] else None,
         "csv_query": f.query(),
         "usernames": (
-            get_user_model().objects.order_by("username").values_list("username", flat=True)
-            if admin
-            else []
+            User.objects.order_by("username").values_list("username", flat=True) if admin else []
         ),
     }
     return render(request, "dashboard/audit.html", context)
@@ -245,9 +188,8 @@ def _csv_lines(events: QuerySet[AuditEvent]) -> Iterator[str]:
 
 
 @require_GET
-def audit_csv(request: HttpRequest) -> StreamingHttpResponse:
-    f, _ = _filters(request)
-    f.after = None  # the export is the whole filtered view, not one page of it
+def audit_csv(request: AuthenticatedHttpRequest) -> StreamingHttpResponse:
+    f, _ = _filters(request)  # the export is the whole filtered view, not one page of it
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
     return StreamingHttpResponse(
         _csv_lines(f.apply(visible_events(request.user))),
@@ -260,7 +202,7 @@ def audit_csv(request: HttpRequest) -> StreamingHttpResponse:
 
 
 @require_GET
-def sign_in_locks(request: HttpRequest) -> HttpResponse:
+def sign_in_locks(request: AuthenticatedHttpRequest) -> HttpResponse:
     require_site_admin(request)
     return render(
         request,
@@ -270,7 +212,7 @@ def sign_in_locks(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def sign_in_unlock(request: HtmxHttpRequest) -> HttpResponse:
+def sign_in_unlock(request: AuthenticatedHttpRequest) -> HttpResponse:
     require_site_admin(request)
     username = request.POST.get("username", "")[:150]
     if username:

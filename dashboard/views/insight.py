@@ -12,7 +12,8 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from dashboard.access import HtmxHttpRequest, org_for_user, visible_orgs
+from dashboard.access import org_for_user, visible_orgs
+from dashboard.http import AuthenticatedHttpRequest
 from dashboard.models import Session
 from dashboard.vocabulary import PR_STATES
 
@@ -41,7 +42,7 @@ class CategoryRow(TypedDict):
 
 
 @require_GET
-def insight_index(request: HtmxHttpRequest) -> HttpResponse:
+def insight_index(request: AuthenticatedHttpRequest) -> HttpResponse:
     first = visible_orgs(request.user).order_by("name").first()
     if first is None:
         return render(request, "dashboard/insight.html", {"nav": "insight", "org": None})
@@ -68,7 +69,7 @@ def _bars(per_day: list[Day]) -> list[Bar]:
 
 
 @require_GET
-def insight(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+def insight(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     org = org_for_user(request, pk)
     days = 90 if request.GET.get("days") == "90" else 30
     today = timezone.now().astimezone(UTC).date()

@@ -1,4 +1,6 @@
-"""Organizations and their service credentials. Site admins only."""
+"""Everything under orgs/: organizations and their credentials (site admins), and Sync now
+(operators of the org).
+"""
 
 from __future__ import annotations
 
@@ -14,19 +16,20 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
-from dashboard import audit, wording
-from dashboard.access import HtmxHttpRequest, org_for_user, require_site_admin
+from dashboard import audit, sync, wording
+from dashboard.access import OPERATOR, operator_orgs, org_for_user, require_site_admin
 from dashboard.crypto import CredentialDecryptError
 from dashboard.devin import DevinError, Identity, SessionQuery, Unavailable
 from dashboard.forms import OrgForm
+from dashboard.http import AuthenticatedHttpRequest, back_url
 from dashboard.models import AuditEvent, Organization, Session, SyncRun
 
 Health = Organization.Health
 
 
-def _org_for_admin(request: HtmxHttpRequest, pk: int) -> Organization:
+def _org_for_admin(request: AuthenticatedHttpRequest, pk: int) -> Organization:
     """Another org is a 404 as everywhere; a member who is not a site admin gets a 403."""
     org = org_for_user(request, pk)
     require_site_admin(request)
@@ -50,7 +53,7 @@ def _orgs_with_stats() -> QuerySet[Organization]:
     )
 
 
-def _done(request: HtmxHttpRequest, url: str) -> HttpResponse:
+def _done(request: AuthenticatedHttpRequest, url: str) -> HttpResponse:
     """After a successful POST: a redirect, or for htmx a client-side one (same flash)."""
     if request.htmx:
         return HttpResponseClientRedirect(url)
@@ -99,35 +102,25 @@ def check_connection(org: Organization) -> tuple[str, str]:
     return Health.OK, words
 
 
-def _test(request: HtmxHttpRequest, org: Organization) -> bool:
+def _test(request: AuthenticatedHttpRequest, org: Organization) -> bool:
     """Run the check, store and audit the result; True if the token can view sessions."""
     try:
         org.health, org.health_detail = check_connection(org)
     except CredentialDecryptError as exc:
         org.health, org.health_detail = Health.ERROR, str(exc)
-        audit.record(
-            "credential_decrypt_failed",
-            request=request,
-            org=org,
-            outcome=AuditEvent.Outcome.FAILED,
-            detail="test connection",
-        )
+        action, detail = "credential_decrypt_failed", "test connection"
     else:
-        ok = org.health in (Health.OK, Health.VIEW_ONLY)
-        audit.record(
-            "credential_tested",
-            request=request,
-            org=org,
-            outcome=AuditEvent.Outcome.OK if ok else AuditEvent.Outcome.FAILED,
-            detail=org.health_detail,
-        )
+        action, detail = "credential_tested", org.health_detail
+    ok = org.health in (Health.OK, Health.VIEW_ONLY)
+    outcome = AuditEvent.Outcome.OK if ok else AuditEvent.Outcome.FAILED
+    audit.record(action, request=request, org=org, outcome=outcome, detail=detail)
     org.health_checked_at = timezone.now()
     # Only these fields: an archive running meanwhile may be recording can_manage.
     org.save(update_fields=["health", "health_detail", "health_checked_at"])
-    return org.health in (Health.OK, Health.VIEW_ONLY)
+    return ok
 
 
-def _save(request: HtmxHttpRequest, form: OrgForm) -> Organization | None:
+def _save(request: AuthenticatedHttpRequest, form: OrgForm) -> Organization | None:
     try:
         with transaction.atomic():
             org, action = form.save_org(by=request.user)
@@ -141,14 +134,14 @@ def _save(request: HtmxHttpRequest, form: OrgForm) -> Organization | None:
 
 
 @require_GET
-def orgs(request: HtmxHttpRequest) -> HttpResponse:
+def orgs(request: AuthenticatedHttpRequest) -> HttpResponse:
     require_site_admin(request)
     return render(request, "dashboard/orgs.html", {"orgs": _orgs_with_stats(), "nav": "orgs"})
 
 
 @sensitive_post_parameters("token")
 @require_http_methods(["GET", "POST"])
-def org_add(request: HtmxHttpRequest) -> HttpResponse:
+def org_add(request: AuthenticatedHttpRequest) -> HttpResponse:
     require_site_admin(request)
     form = OrgForm(request.POST if request.method == "POST" else None)
     if form.is_valid():
@@ -172,7 +165,7 @@ def org_add(request: HtmxHttpRequest) -> HttpResponse:
 
 @sensitive_post_parameters("token")
 @require_http_methods(["GET", "POST"])
-def org_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+def org_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     org = _org_for_admin(request, pk)
     # The form edits a copy: the page keeps showing the saved values beside its errors.
     form = OrgForm(request.POST if request.method == "POST" else None, instance=copy.copy(org))
@@ -195,7 +188,7 @@ def org_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def org_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+def org_delete(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     org = _org_for_admin(request, pk)
     session_count = org.sessions.count()
     member_count = org.memberships.count()
@@ -226,7 +219,7 @@ def org_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def org_test(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+def org_test(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     org = _org_for_admin(request, pk)
     ok = _test(request, org)
     if request.htmx:
@@ -238,3 +231,31 @@ def org_test(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     else:
         messages.error(request, f"{org.name}: {org.health_detail}")
     return redirect("orgs")
+
+
+@require_POST
+def org_sync(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    org = org_for_user(request, pk, OPERATOR)
+    run = sync.sync_in_background(org, user=request.user)
+    if not request.htmx:
+        messages.info(request, f"Sync of {org.name} started. Reload to see the sessions it finds.")
+        return redirect(back_url(request))
+    context = {"org": org, "run": run, "actable_orgs": frozenset({org.pk})}
+    return render(request, "dashboard/sessions.html#sync-status", context)
+
+
+@require_GET
+def org_sync_status(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    org = org_for_user(request, pk)
+    run = org.sync_runs.order_by("-started_at").first()
+    context = {
+        "org": org,
+        "run": run,
+        "actable_orgs": operator_orgs(request.user),
+    }
+    response = render(request, "dashboard/sessions.html#sync-status", context)
+    if run is not None and run.state != SyncRun.State.RUNNING:
+        # Only running syncs are polled, so this answer is the one that saw it end: let the
+        # table show what it found.
+        trigger_client_event(response, "sessions-synced")
+    return response

@@ -3,88 +3,54 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime
-from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import push_url, trigger_client_event
+from django_htmx.http import push_url
 
 from dashboard import audit, devin, filters, live, sync, wording
 from dashboard.access import (
     OPERATOR,
-    HtmxHttpRequest,
+    operator_orgs,
     org_for_user,
-    roles_by_org,
+    require_operator,
     session_for_user,
     visible_orgs,
 )
-from dashboard.bulk import start_bulk_archive
 from dashboard.crypto import CredentialDecryptError
-from dashboard.models import AuditEvent, BulkRun, Organization, Session, SyncRun
+from dashboard.fields import PkListField
+from dashboard.forms import CHOOSE_ORG, TrackForm
+from dashboard.http import AuthenticatedHttpRequest, back_url
+from dashboard.models import AuditEvent, Organization, Session, SyncRun
 
 log = logging.getLogger(__name__)
-
-# Columns the table shows; `raw` (the full JSON) stays in the database.
-ROW_FIELDS = [
-    "org_id",
-    "session_id",
-    "title",
-    "url",
-    "status",
-    "status_detail",
-    "category",
-    "subcategory",
-    "origin",
-    "tags",
-    "pull_requests",
-    "acus_consumed",
-    "is_archived",
-    "created_at",
-    "updated_at",
-]
-
-
-def _back(request: HtmxHttpRequest) -> str:
-    """Where a non-htmx POST returns to: the page it came from, if it is ours."""
-    target = request.POST.get("next") or request.headers.get("referer", "")
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return reverse("sessions")
 
 
 def _active_count(org_pks: list[int]) -> str:
     return filters.capped_count(Session.objects.filter(org_id__in=org_pks, is_archived=False))
 
 
-def sessions(request: HtmxHttpRequest) -> HttpResponse:
+def sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
     orgs = list(visible_orgs(request.user))
-    roles = roles_by_org(request.user)
+    actable = operator_orgs(request.user)
     by_pk = {org.pk: org for org in orgs}
-    f = filters.SessionFilters.from_query(request.GET)
-    if f.org is not None and f.org not in by_pk:
-        f.org = None
-        f.errors.append("Unknown organization in the link; showing all.")
+    f = filters.SessionFilters(request.GET, org_pks=by_pk)
+    chosen = f.cleaned_data
 
     base = Session.objects.filter(org_id__in=list(by_pk))
     matching = f.apply(base)
     total = matching.count() if orgs else 0
-    rows = (
-        list(f.order(matching).only(*ROW_FIELDS)[: settings.SESSIONS_PER_PAGE + 1]) if total else []
-    )
-    has_next = len(rows) > settings.SESSIONS_PER_PAGE
-    rows = rows[: settings.SESSIONS_PER_PAGE]
+    # `raw`, the full JSON and most of a row's bytes, is never shown: it stays in the database.
+    page = f.page(matching.defer("raw"), settings.SESSIONS_PER_PAGE) if total else None
+    rows = page.rows if page else []
     for row in rows:
         row.org = by_pk[row.org_id]  # no join: the orgs are already loaded
-        row.can_act = roles.get(row.org_id) == OPERATOR  # type: ignore[attr-defined]
     # The default view counts exactly the active sessions: no need to count twice.
     default_view = not f.is_filtered
     if default_view:
@@ -92,33 +58,32 @@ def sessions(request: HtmxHttpRequest) -> HttpResponse:
     else:
         active_count = _active_count(list(by_pk)) if orgs else "0"
 
-    context: dict[str, Any] = {
+    runs = _latest_runs(orgs)
+    context: dict[str, object] = {
         "nav": "sessions",
         "orgs": orgs,
-        "operator_orgs": [org for org in orgs if roles.get(org.pk) == OPERATOR],
+        "operator_orgs": [org for org in orgs if org.pk in actable],
+        # Which rows offer actions, by org: the template only reads it.
+        "actable_orgs": actable,
+        "org_runs": [(org, runs.get(org.pk)) for org in orgs],
         "rows": rows,
         "total": total,
         "active_count": active_count,
         "f": f,
-        "next_query": f.query(after=f.cursor_for(rows[-1])) if has_next else "",
-        "first_query": f.query() if f.after else "",
+        "next_query": f.query(after=page.next_cursor) if page and page.next_cursor else "",
+        "first_query": f.query() if chosen["after"] else "",
         "clear_query": f.query(**dict.fromkeys(filters.FILTER_KEYS, "")),
         "any_sessions": total > 0 or (orgs and base.exists()),
-        "can_act_any": any(role == OPERATOR for role in roles.values()),
-        "status_choices": filters.choices(filters.STATUSES, f.status),
-        "detail_choices": filters.choices(filters.STATUS_DETAILS, f.detail),
-        "category_choices": filters.choices(filters.CATEGORIES, f.category),
-        "origin_choices": filters.choices(filters.ORIGINS, f.origin),
+        "status_choices": filters.choices(filters.STATUSES, chosen["status"]),
+        "detail_choices": filters.choices(filters.STATUS_DETAILS, chosen["detail"]),
+        "category_choices": filters.choices(filters.CATEGORIES, chosen["category"]),
+        "origin_choices": filters.choices(filters.ORIGINS, chosen["origin"]),
         "archived_choices": filters.ARCHIVED.items(),
         "pr_choices": filters.PR_FILTERS.items(),
         "sort_choices": filters.SORT_LABELS.items(),
         "live_interval": settings.LIVE_REFRESH_SECONDS,
         "live_since": f"{time.time():.6f}",
     }
-    runs = _latest_runs(orgs)
-    for org in orgs:
-        org.last_run = runs.get(org.pk)  # type: ignore[attr-defined]
-        org.can_sync = roles.get(org.pk) == OPERATOR  # type: ignore[attr-defined]
     if (
         request.htmx
         and not request.htmx.history_restore_request
@@ -126,7 +91,7 @@ def sessions(request: HtmxHttpRequest) -> HttpResponse:
     ):
         response = render(request, "dashboard/sessions.html#results", context)
         # Push the canonical, shareable URL (the form itself would push every empty field).
-        query = f.query(after=request.GET["after"]) if f.after else f.query()
+        query = f.query(after=request.GET["after"]) if chosen["after"] else f.query()
         response = push_url(response, reverse("sessions") + (f"?{query}" if query else ""))
     else:
         response = render(request, "dashboard/sessions.html", context)
@@ -147,17 +112,16 @@ def _latest_runs(orgs: list[Organization]) -> dict[int, SyncRun]:
 
 
 def _render_row(
-    request: HtmxHttpRequest,
+    request: AuthenticatedHttpRequest,
     session: Session,
     *,
     error: str = "",
     flash: bool = False,
     counter: bool = False,
 ) -> HttpResponse:
-    session.can_act = True  # type: ignore[attr-defined]  # only operators reach the actions
     context = {
         "row": session,
-        "can_act_any": True,
+        "actable_orgs": frozenset({session.org_id}),  # only its operators reach the actions
         "error": error,
         "flash": flash,
         "active_count": _active_count(list(visible_orgs(request.user).values_list("pk", flat=True)))
@@ -167,7 +131,7 @@ def _render_row(
     return render(request, "dashboard/sessions.html#session-row-swap", context)
 
 
-def _act(request: HtmxHttpRequest, pk: int, action: str) -> HttpResponse:
+def _act(request: AuthenticatedHttpRequest, pk: int, action: str) -> HttpResponse:
     session = session_for_user(request, pk, OPERATOR)
     org = session.org
     verb = "Archived" if action == "archive" else "Unarchived"
@@ -190,7 +154,7 @@ def _act(request: HtmxHttpRequest, pk: int, action: str) -> HttpResponse:
         message = f"Could not {action} “{session}”: {said}"
         if not request.htmx:
             messages.error(request, message)
-            return redirect(_back(request))
+            return redirect(back_url(request))
         session.refresh_from_db()  # the stored row, exactly as it was
         # A RateLimited message already says when to try again.
         return _render_row(request, session, error=said)
@@ -213,35 +177,33 @@ def _act(request: HtmxHttpRequest, pk: int, action: str) -> HttpResponse:
     session.refresh_from_db()
     if not request.htmx:
         messages.success(request, f"{verb} “{session}”.")
-        return redirect(_back(request))
+        return redirect(back_url(request))
     return _render_row(request, session, flash=True, counter=True)
 
 
 @require_POST
-def session_archive(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+def session_archive(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return _act(request, pk, "archive")
 
 
 @require_POST
-def session_unarchive(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+def session_unarchive(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return _act(request, pk, "unarchive")
 
 
 @require_GET
-def session_row(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+def session_row(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     session = session_for_user(request, pk)
-    roles = roles_by_org(request.user)
-    session.can_act = roles.get(session.org_id) == OPERATOR  # type: ignore[attr-defined]
-    context = {"row": session, "can_act_any": OPERATOR in roles.values()}
+    context = {"row": session, "actable_orgs": operator_orgs(request.user)}
     return render(request, "dashboard/sessions.html#session-row", context)
 
 
 @require_GET
-def sessions_live(request: HtmxHttpRequest) -> HttpResponse:
+def sessions_live(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The rows among `ids` that changed since `since`, as out-of-band swaps (the live view)."""
     if not settings.LIVE_REFRESH_SECONDS:
         return HttpResponse(status=204)
-    ids = [int(v) for v in request.GET.getlist("ids")[:200] if v.isdigit()]
+    ids = PkListField(most=200).clean(request.GET.getlist("ids"))
     try:
         since = datetime.fromtimestamp(float(request.GET.get("since", "")), UTC)
     except (ValueError, OverflowError, OSError):
@@ -256,16 +218,14 @@ def sessions_live(request: HtmxHttpRequest) -> HttpResponse:
     problems = [problem for org_pk in live_orgs if (problem := live.refresh_org(orgs[org_pk]))]
     # Rows written after this instant are sent next time (at worst twice, never missed).
     checked = time.time()
-    rows = list(watched.filter(synced_at__gt=since).only(*ROW_FIELDS))
-    roles = roles_by_org(request.user) if rows else {}
+    rows = list(watched.filter(synced_at__gt=since).defer("raw"))
     for row in rows:
         row.org = orgs[row.org_id]
-        row.can_act = roles.get(row.org_id) == OPERATOR  # type: ignore[attr-defined]
     context = {
         "rows": rows,
         "oob": True,
         "flash": True,
-        "can_act_any": OPERATOR in roles.values(),
+        "actable_orgs": operator_orgs(request.user) if rows else frozenset(),
         "active_count": _active_count(list(orgs)) if rows else None,
     }
     response = render(request, "dashboard/sessions.html#live-rows", context)
@@ -277,114 +237,29 @@ def sessions_live(request: HtmxHttpRequest) -> HttpResponse:
     return response
 
 
-def _operator_orgs(request: HtmxHttpRequest) -> list[int]:
-    """The orgs the user may act in; a viewer everywhere gets a 403 (a forged POST)."""
-    orgs = [pk for pk, role in roles_by_org(request.user).items() if role == OPERATOR]
-    if not orgs:
-        raise PermissionDenied(
-            "Viewers cannot change sessions. Ask an admin for the operator role."
-        )
-    return orgs
-
-
 @require_POST
-def session_track(request: HtmxHttpRequest) -> HttpResponse:
+def session_track(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Start tracking a session by id or URL: GET it from Devin and store it."""
-    operator_orgs = _operator_orgs(request)
-    raw_org = request.POST.get("org", "")
-    if raw_org.isdigit() and int(raw_org) in operator_orgs:
-        org_pk = int(raw_org)
-    elif not raw_org and len(operator_orgs) == 1:
-        org_pk = operator_orgs[0]
-    else:
-        messages.error(request, "Choose one of your organizations to track the session in.")
-        return redirect(_back(request))
-    org = org_for_user(request, org_pk, OPERATOR)
+    form = TrackForm(request.POST, org_pks=require_operator(request))
+    if not form.is_valid():
+        messages.error(request, CHOOSE_ORG)  # the one thing it checks
+        return redirect(back_url(request))
+    org = org_for_user(request, form.cleaned_data["org"], OPERATOR)
     try:
         session_id = devin.normalize_session_id(request.POST.get("ref", ""))
     except ValueError:
         messages.error(request, wording.not_a_session_ref(request.POST.get("ref", "")))
-        return redirect(_back(request))
+        return redirect(back_url(request))
     try:
         found = org.client().get_session(session_id)
     except devin.NotFound:
         messages.error(request, f"{org} has no session {session_id}. Check the id and the org.")
-        return redirect(_back(request))
+        return redirect(back_url(request))
     except (devin.DevinError, CredentialDecryptError) as exc:
         messages.error(request, f"Could not fetch {session_id}: {wording.describe(exc)}")
-        return redirect(_back(request))
+        return redirect(back_url(request))
     sync.store_sessions(org, [found])
     audit.record("track", request=request, org=org, session_id=session_id)
     messages.success(request, f"Now tracking {session_id} in {org.name}.")
-    query = filters.SessionFilters(archived="all", q=session_id).query()
+    query = urlencode({"archived": "all", "q": session_id})
     return HttpResponseRedirect(f"{reverse('sessions')}?{query}")
-
-
-@require_POST
-def org_sync(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    org = org_for_user(request, pk, OPERATOR)
-    run = sync.sync_in_background(org, user=request.user)
-    if not request.htmx:
-        messages.info(request, f"Sync of {org.name} started. Reload to see the sessions it finds.")
-        return redirect(_back(request))
-    context = {"org": org, "run": run, "can_sync": True}
-    return render(request, "dashboard/sessions.html#sync-status", context)
-
-
-@require_GET
-def org_sync_status(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    org = org_for_user(request, pk)
-    run = org.sync_runs.order_by("-started_at").first()
-    context = {
-        "org": org,
-        "run": run,
-        "can_sync": roles_by_org(request.user).get(org.pk) == OPERATOR,
-    }
-    response = render(request, "dashboard/sessions.html#sync-status", context)
-    if run is not None and run.state != SyncRun.State.RUNNING:
-        # Only running syncs are polled, so this answer is the one that saw it end: let the
-        # table show what it found.
-        trigger_client_event(response, "sessions-synced")
-    return response
-
-
-@require_POST
-def bulk_archive(request: HtmxHttpRequest) -> HttpResponse:
-    operator_orgs = _operator_orgs(request)
-    targets = Session.objects.filter(org_id__in=operator_orgs, is_archived=False)
-    if request.POST.get("scope") == "filter":
-        f = filters.SessionFilters.from_query(request.POST)  # the filter travels in the form
-        if f.archived == "archived":
-            messages.info(request, "Those sessions are already archived.")
-            return redirect(_back(request))
-        targets = f.apply(targets)
-        description = f"all active sessions matching {f.query() or 'no filter'}"
-    else:
-        ids = [int(v) for v in request.POST.getlist("ids") if v.isdigit()]
-        targets = targets.filter(pk__in=ids)
-        description = f"{len(ids)} selected sessions"
-    run = start_bulk_archive(request, targets, description)
-    if run is None:
-        messages.info(request, "No active sessions that you can archive were selected.")
-        return redirect(_back(request))
-    return redirect("bulk_run", pk=run.pk)
-
-
-@require_GET
-def bulk_run(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    run = get_object_or_404(BulkRun, pk=pk, actor=request.user)
-    items = list(run.items.select_related("session", "session__org").order_by("pk"))
-    counts = dict.fromkeys(("pending", "ok", "failed", "skipped"), 0)
-    for item in items:
-        counts[item.outcome] += 1
-    context = {
-        "run": run,
-        "items": items,
-        "counts": counts,
-        "total": len(items),
-        "done": len(items) - counts["pending"],
-    }
-    template = "dashboard/bulk.html"
-    if request.htmx:
-        template += "#progress"
-    return render(request, template, context)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import messages
-from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpResponse
@@ -16,14 +14,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from dashboard import audit
-from dashboard.access import HtmxHttpRequest, require_site_admin
+from dashboard.access import require_site_admin
 from dashboard.forms import NewUserForm, RolesForm, is_last_active_admin
+from dashboard.http import AuthenticatedHttpRequest
 from dashboard.models import AuditEvent, Membership, Organization
 
-User = get_user_model()
 
-
-def _users() -> QuerySet[Any]:
+def _users() -> QuerySet[User]:
     return User.objects.order_by("username").prefetch_related(
         Prefetch(
             "memberships", queryset=Membership.objects.select_related("org").order_by("org__name")
@@ -31,19 +28,19 @@ def _users() -> QuerySet[Any]:
     )
 
 
-def _row(request: HtmxHttpRequest, member: Any, error: str = "") -> dict[str, Any]:
+def _row(request: AuthenticatedHttpRequest, member: User, error: str = "") -> dict[str, object]:
     # An admin cannot deactivate themself: the button is not offered (the view refuses too).
     return {"member": member, "is_me": member.pk == request.user.pk, "row_error": error}
 
 
-def _user_row(request: HtmxHttpRequest, pk: int, error: str = "") -> HttpResponse:
+def _user_row(request: AuthenticatedHttpRequest, pk: int, error: str = "") -> HttpResponse:
     return render(
         request, "dashboard/team.html#user-row", _row(request, _users().get(pk=pk), error)
     )
 
 
 @require_GET
-def team(request: HtmxHttpRequest) -> HttpResponse:
+def team(request: AuthenticatedHttpRequest) -> HttpResponse:
     require_site_admin(request)
     rows = [_row(request, member) for member in _users()]
     return render(request, "dashboard/team.html", {"rows": rows, "nav": "team"})
@@ -51,7 +48,7 @@ def team(request: HtmxHttpRequest) -> HttpResponse:
 
 @sensitive_post_parameters("password1", "password2")
 @require_http_methods(["GET", "POST"])
-def team_add(request: HtmxHttpRequest) -> HttpResponse:
+def team_add(request: AuthenticatedHttpRequest) -> HttpResponse:
     require_site_admin(request)
     form = NewUserForm(request.POST if request.method == "POST" else None)
     if form.is_valid():
@@ -75,7 +72,7 @@ def team_add(request: HtmxHttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def team_user(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+def team_user(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     require_site_admin(request)
     member = get_object_or_404(User, pk=pk)
     form = RolesForm(
@@ -111,7 +108,7 @@ def team_user(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return render(request, "dashboard/team_user.html", context)
 
 
-def _apply_roles(request: HtmxHttpRequest, member: Any, form: RolesForm) -> str:
+def _apply_roles(request: AuthenticatedHttpRequest, member: User, form: RolesForm) -> str:
     """Store the form's changes, with an audit event each; returns an error, or ""."""
     name = member.get_username()
     for org, old, new in form.role_changes():
@@ -140,7 +137,7 @@ def _apply_roles(request: HtmxHttpRequest, member: Any, form: RolesForm) -> str:
 
 
 @require_POST
-def team_user_deactivate(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+def team_user_deactivate(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     require_site_admin(request)
     member = get_object_or_404(User, pk=pk)
     name = member.get_username()
@@ -169,7 +166,7 @@ def team_user_deactivate(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def team_user_reactivate(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+def team_user_reactivate(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     require_site_admin(request)
     member = get_object_or_404(User, pk=pk)
     if not member.is_active:

@@ -1,0 +1,62 @@
+"""Bulk archive (sessions/bulk-archive/) and the progress page of a run (bulk/<pk>/)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from dashboard import filters
+from dashboard.access import require_operator
+from dashboard.bulk import start_bulk_archive
+from dashboard.fields import PkListField
+from dashboard.http import AuthenticatedHttpRequest, back_url
+from dashboard.models import BulkRun, Session
+
+
+@require_POST
+def bulk_archive(request: AuthenticatedHttpRequest) -> HttpResponse:
+    targets = Session.objects.filter(org_id__in=require_operator(request), is_archived=False)
+    if request.POST.get("scope") == "filter":
+        # The filter travels in the form. Rows outside the user's operator orgs are already
+        # left out, so any org may be named; a value that does not read stops the archive
+        # rather than widen it.
+        f = filters.SessionFilters(request.POST, org_pks=None)
+        if f.notes:
+            messages.error(request, "That filter could not be read, so nothing was archived.")
+            return redirect(back_url(request))
+        if f.cleaned_data["archived"] == "archived":
+            messages.info(request, "Those sessions are already archived.")
+            return redirect(back_url(request))
+        targets = f.apply(targets)
+        description = f"all active sessions matching {f.query() or 'no filter'}"
+    else:
+        ids = PkListField().clean(request.POST.getlist("ids"))
+        targets = targets.filter(pk__in=ids)
+        description = f"{len(ids)} selected sessions"
+    run = start_bulk_archive(request, targets, description)
+    if run is None:
+        messages.info(request, "No active sessions that you can archive were selected.")
+        return redirect(back_url(request))
+    return redirect("bulk_run", pk=run.pk)
+
+
+@require_GET
+def bulk_run(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(BulkRun, pk=pk, actor=request.user)
+    items = list(run.items.select_related("session", "session__org").order_by("pk"))
+    counts = dict.fromkeys(("pending", "ok", "failed", "skipped"), 0)
+    for item in items:
+        counts[item.outcome] += 1
+    context = {
+        "run": run,
+        "items": items,
+        "counts": counts,
+        "total": len(items),
+        "done": len(items) - counts["pending"],
+    }
+    template = "dashboard/bulk.html"
+    if request.htmx:
+        template += "#progress"
+    return render(request, template, context)
