@@ -43,6 +43,8 @@ class Organization(models.Model):
     # When a viewer's page last re-read this org's live sessions: one read per interval per org,
     # shared by every open browser.
     live_refreshed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # What went wrong in the last live refresh (a task on the workers), shown to pollers; "" if ok.
+    live_problem = models.TextField(blank=True, editable=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -182,9 +184,13 @@ class Session(models.Model):
 
 class SyncRun(models.Model):
     class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
         OK = "ok", "Succeeded"
         FAILED = "failed", "Failed"
+
+    # At most one run per org is in these states (a database constraint, not a check-then-act).
+    ACTIVE = (State.QUEUED, State.RUNNING)
 
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="sync_runs")
     full = models.BooleanField(default=False)
@@ -201,9 +207,20 @@ class SyncRun(models.Model):
     triggered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The task that runs it, the worker holding it, and until when that worker's claim holds.
+    task_id = models.CharField(max_length=64, blank=True)
+    worker = models.CharField(max_length=64, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["org", "state", "-started_at"], name="syncrun_org_state")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["org"],
+                condition=models.Q(state__in=["queued", "running"]),
+                name="one_active_sync_per_org",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"sync of {self.org} at {self.started_at:%Y-%m-%d %H:%M} ({self.state})"
@@ -216,6 +233,8 @@ class AuditEvent(models.Model):
         OK = "ok", "Succeeded"
         FAILED = "failed", "Failed"
         DENIED = "denied", "Denied"
+        # Sent to Devin, but whether it was applied is not known (no answer within the deadline).
+        UNKNOWN = "unknown", "Unknown"
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(
@@ -268,6 +287,9 @@ class BulkRun(models.Model):
     description = models.CharField(max_length=300, blank=True)
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The worker holding the run and until when its claim holds (see SyncRun).
+    worker = models.CharField(max_length=64, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"bulk {self.action} #{self.pk} ({self.state})"
@@ -276,6 +298,8 @@ class BulkRun(models.Model):
 class BulkItem(models.Model):
     class Outcome(models.TextChoices):
         PENDING = "pending", "Waiting"
+        # Claimed by a worker, whose call to Devin may be in flight.
+        WORKING = "working", "In progress"
         OK = "ok", "Archived"
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "Skipped"
@@ -291,3 +315,42 @@ class BulkItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.session_label}: {self.outcome}"
+
+
+class ActionAttempt(models.Model):
+    """An action on a session, written before Devin is called.
+
+    It is settled (with its audit event) once the outcome is known. A process killed between the
+    call and the settling leaves it open, and recovery settles it by re-reading the session, so
+    every action that may have reached Devin ends up in the audit trail.
+    """
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    session = models.ForeignKey(Session, null=True, on_delete=models.SET_NULL, related_name="+")
+    devin_id = models.TextField()  # the session's id at Devin, kept if the row goes
+    action = models.CharField(max_length=20)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    # Where it came from, as the audit detail starts ("bulk #12"); "" for a row button.
+    context = models.CharField(max_length=200, blank=True)
+    bulk_item = models.ForeignKey(
+        BulkItem, null=True, blank=True, on_delete=models.SET_NULL, related_name="attempts"
+    )
+    started_at = models.DateTimeField(default=timezone.now)
+    settled_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=10, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["started_at"],
+                condition=models.Q(settled_at__isnull=True),
+                name="attempt_open",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.devin_id} ({self.outcome or 'open'})"

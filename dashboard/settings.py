@@ -110,6 +110,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
+    "django_tasks_db",
     "dashboard",
 ]
 
@@ -289,6 +290,18 @@ DEVIN_RETRY_BUDGET = env_number("DEVIN_RETRY_BUDGET", 10.0)
 BULK_CONCURRENCY = int(env_number("DASHBOARD_BULK_CONCURRENCY", 8))
 SYNC_OVERLAP_SECONDS = int(env_number("DASHBOARD_SYNC_OVERLAP", 300))
 LIVE_REFRESH_SECONDS = int(env_number("DASHBOARD_LIVE_REFRESH", 15))
+# A person's own action (archive, unarchive, track, test connection) answers within this many
+# seconds, retries and re-read included: well below a reverse proxy's usual 60-75 s timeout.
+ACTION_DEADLINE_SECONDS = env_number("DASHBOARD_ACTION_DEADLINE", 15.0)
+# A 429's Retry-After is honoured up to this; beyond it the item fails and the run goes on.
+RETRY_AFTER_CAP_SECONDS = env_number("DASHBOARD_RETRY_AFTER_CAP", 60.0)
+# A background run (sync, bulk) holds a lease that its worker renews while it works; a run whose
+# lease has expired belongs to no worker any more (killed, OOM, machine lost) and is recovered.
+RUN_LEASE_SECONDS = env_number("DASHBOARD_RUN_LEASE", 60.0)
+
+# Background work: Django's Tasks framework, queued in the database (django-tasks-db) and run by
+# `manage.py db_worker` processes; never by threads of a web worker.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 SESSIONS_PER_PAGE = 50
 
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()

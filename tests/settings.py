@@ -38,3 +38,6 @@ WHITENOISE_AUTOREFRESH = True
 # shared-cache table locks.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+# A worker or scheduler process that a test starts (tests/workers.py) uses that test's database.
+if os.environ.get("DASHBOARD_TEST_DB_NAME"):
+    DATABASES["default"]["NAME"] = os.environ["DASHBOARD_TEST_DB_NAME"]

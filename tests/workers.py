@@ -1,0 +1,118 @@
+"""Real background processes for tests: `manage.py db_worker` and the scheduler loop, run as
+subprocesses against the test database, so a test can kill them as a deploy or an OOM would."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def process_env(**extra: str) -> dict[str, str]:
+    """The environment of a child process that uses this test run's database and secrets."""
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        DASHBOARD_TEST_DB_NAME=str(connection.settings_dict["NAME"]),
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+class Process:
+    """A child `manage.py` process whose output goes to a log file the test can read."""
+
+    def __init__(self, args: list[str], log: Path, **env: str) -> None:
+        self.log = log
+        self._out = log.open("ab")
+        self.popen = subprocess.Popen(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=process_env(**env),
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def signal(self, sig: int) -> None:
+        if self.alive():
+            self.popen.send_signal(sig)
+
+    def kill(self) -> None:
+        """SIGKILL: no handler, no finally, no clean-up, as the OOM killer does it."""
+        self.signal(signal.SIGKILL)
+        self.popen.wait(timeout=10)
+
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM, then wait; SIGKILL if it does not end in time."""
+        self.signal(signal.SIGTERM)
+        try:
+            return self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return -9
+        finally:
+            self._out.close()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start_worker(log_dir: Path, name: str = "worker", **env: str) -> Process:
+    """`manage.py db_worker`, polling often so tests do not wait on its interval."""
+    args = ["db_worker", "--interval", "0.2", "--no-startup-delay", "--no-reload"]
+    args += ["--worker-id", f"{name}-{time.monotonic_ns()}"]
+    return Process(args, log_dir / f"{name}.log", **env)
+
+
+@contextmanager
+def worker(log_dir: Path, name: str = "worker", **env: str) -> Iterator[Process]:
+    process = start_worker(log_dir, name, **env)
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def wait_for(check: Callable[[], object], timeout: float, what: str) -> object:
+    """Poll `check` until it returns something truthy; fail the test with `what` on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def run_queued_tasks() -> None:
+    """Run every task queued so far in this process, as one db_worker pass would (unit tests)."""
+    from django_tasks_db.management.commands.db_worker import Worker
+
+    Worker(
+        queue_names=["default"],
+        interval=0,
+        batch=True,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        worker_id="test-in-process",
+        excluded_queue_names=[],
+    ).run()
