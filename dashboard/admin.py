@@ -7,8 +7,6 @@ token can be sent to a new host.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
 from django.http import HttpRequest
 
@@ -56,44 +54,36 @@ class MembershipAdmin(admin.ModelAdmin):
     autocomplete_fields = ["user"]
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows that only the dashboard writes (from Devin, or as a record): shown, never edited."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
 @admin.register(Session)
-class SessionAdmin(admin.ModelAdmin):
+class SessionAdmin(ReadOnlyAdmin):
     list_display = ["session_id", "title", "org", "status", "is_archived", "updated_at"]
     list_filter = ["org", "status", "is_archived"]
     search_fields = ["session_id", "title"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # sessions come from Devin through a sync
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(SyncRun)
-class SyncRunAdmin(admin.ModelAdmin):
+class SyncRunAdmin(ReadOnlyAdmin):
     list_display = ["org", "state", "full", "started_at", "finished_at", "seen", "error"]
     list_filter = ["state", "org"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ["at", "actor_name", "action", "outcome", "org_label", "session_id", "detail"]
     list_filter = ["action", "outcome"]
     search_fields = ["actor_name", "org_label", "session_id", "detail"]
     date_hierarchy = "at"
 
-    # Append-only: nobody adds, edits or deletes an audit event, not even a superuser.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    # Append-only: nobody deletes an audit event either, not even a superuser.
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

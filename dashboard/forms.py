@@ -41,19 +41,29 @@ ORG_ID_RE = re.compile(r"org-[A-Za-z0-9_-]+")
 TOKEN_RE = re.compile(r"cog_[A-Za-z0-9_-]{20,200}")
 
 
-def validate_org_id(value: str) -> str:
-    value = value.strip()
-    if not value.startswith("org-"):
-        raise ValidationError(
-            "A Devin org id starts with org- (for example org-abc123). "
-            "Copy it from the organization's settings in Devin.",
-            code="org_id_prefix",
-        )
-    if not ORG_ID_RE.fullmatch(value):
-        raise ValidationError(
-            "After org- an org id has only letters, digits, - and _.", code="org_id_chars"
-        )
+def _check_shape(
+    value: str, prefix: str, pattern: re.Pattern[str], prefix_message: str, shape_message: str
+) -> str:
+    """A missing prefix (the usual paste of the wrong thing) first, then the rest of the shape.
+
+    The messages never repeat the value: it may be a real secret pasted with a typo.
+    """
+    if not value.startswith(prefix):
+        raise ValidationError(prefix_message, code="prefix")
+    if not pattern.fullmatch(value):
+        raise ValidationError(shape_message, code="shape")
     return value
+
+
+def validate_org_id(value: str) -> str:
+    return _check_shape(
+        value.strip(),
+        "org-",
+        ORG_ID_RE,
+        "A Devin org id starts with org- (for example org-abc123). "
+        "Copy it from the organization's settings in Devin.",
+        "After org- an org id has only letters, digits, - and _.",
+    )
 
 
 def is_loopback_host(host: str) -> bool:
@@ -112,20 +122,15 @@ def normalize_base_url(value: str) -> str:
 
 
 def validate_token(value: str) -> str:
-    # The messages never repeat the value: it may be a real secret pasted with a typo.
-    if not value.startswith("cog_"):
-        raise ValidationError(
-            "A Devin token starts with cog_. Paste the API key of the organization's "
-            "service user, from Devin's settings.",
-            code="token_prefix",
-        )
-    if not TOKEN_RE.fullmatch(value):
-        raise ValidationError(
-            "This does not look like a Devin token: after cog_ it has 20 to 200 letters, "
-            "digits, - or _, and no spaces.",
-            code="token_format",
-        )
-    return value
+    return _check_shape(
+        value,
+        "cog_",
+        TOKEN_RE,
+        "A Devin token starts with cog_. Paste the API key of the organization's "
+        "service user, from Devin's settings.",
+        "This does not look like a Devin token: after cog_ it has 20 to 200 letters, "
+        "digits, - or _, and no spaces.",
+    )
 
 
 def token_field(*, required: bool) -> forms.CharField:

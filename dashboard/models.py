@@ -148,8 +148,7 @@ class Session(models.Model):
             models.Index(fields=["is_archived", "-acus_consumed", "-id"], name="session_acus"),
             models.Index(fields=["org", "is_archived", "-updated_at"], name="session_org_updated"),
             # A status filter pages in index order, and the trailing org and pr_states let its
-            # COUNT (with or without a PR filter) read only the index: at 100k sessions,
-            # status+PR went from ~300 ms to a few ms (docs/performance.md).
+            # COUNT (with or without a PR filter) read only the index (docs/performance.md).
             models.Index(
                 fields=["status", "is_archived", "-updated_at", "-id", "org", "pr_states"],
                 name="session_status_updated",
