@@ -14,10 +14,10 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db.models import Model, Q, QuerySet
+from django.db.models import Model, QuerySet
 from django.http import QueryDict
 
-from dashboard import vocabulary
+from dashboard import search, vocabulary
 from dashboard.fields import FallbackChoiceField, TextField, TextListField
 from dashboard.models import Session
 from dashboard.paging import MAX_PK, Key, Keyset, Page
@@ -201,5 +201,5 @@ class SessionFilters(FilterForm):
         if f["tag"]:
             qs = qs.filter(tags_text__contains=f"|{f['tag']}|")
         if f["q"]:
-            qs = qs.filter(Q(title__icontains=f["q"]) | Q(session_id__icontains=f["q"]))
+            qs = search.matching(qs, f["q"])
         return qs
