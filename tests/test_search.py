@@ -210,3 +210,17 @@ def test_the_index_survives_a_column_change(sessions: list[Session]) -> None:
         with connection.schema_editor() as editor:
             editor.alter_field(Session, new, old)
         call_command("migrate", verbosity=0)
+
+
+def test_a_user_who_may_not_create_pg_trgm_is_told_what_to_run() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only")
+    with connection.cursor() as cursor:
+        # All inside the test's transaction, rolled back after it.
+        cursor.execute("DROP EXTENSION pg_trgm CASCADE")
+        cursor.execute("CREATE ROLE dashboard_no_rights NOLOGIN")
+        cursor.execute("SET ROLE dashboard_no_rights")
+    with pytest.raises(RuntimeError) as raised:
+        search.ensure(connection)
+    assert "CREATE EXTENSION IF NOT EXISTS pg_trgm;" in str(raised.value)
+    assert "superuser" in str(raised.value)
