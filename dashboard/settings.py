@@ -129,6 +129,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "dashboard.middleware.IdleTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -267,9 +268,10 @@ TRUSTED_PROXIES = _trusted_proxies("DASHBOARD_TRUSTED_PROXIES", "1" if CLIENT_IP
 SIGN_IN_ATTEMPTS = max(1, int(env_number("DASHBOARD_SIGN_IN_ATTEMPTS", 5)))
 SIGN_IN_LOCKOUT = max(1, int(env_number("DASHBOARD_SIGN_IN_LOCKOUT", 15 * 60)))
 
-# Idle timeout: every request renews the session, so it ends after this much inactivity.
+# Idle timeout: a session ends after this much inactivity. dashboard.middleware's
+# IdleTimeoutMiddleware renews it at most once a minute, so a page view writes nothing.
 SESSION_COOKIE_AGE = int(env_number("SESSION_IDLE_TIMEOUT", 8 * 3600))
-SESSION_SAVE_EVERY_REQUEST = True
+SESSION_SAVE_EVERY_REQUEST = False
 
 SECURE_CSP = {
     "default-src": [CSP.SELF],
