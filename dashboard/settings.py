@@ -305,6 +305,18 @@ RUN_LEASE_SECONDS = env_number("DASHBOARD_RUN_LEASE", 60.0)
 # `manage.py db_worker` processes; never by threads of a web worker.
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 SESSIONS_PER_PAGE = 50
+# Rendered rows of the sessions table (templates/dashboard/sessions.html), in each process's
+# memory: the table of a page of 50 rows takes ~5 ms of CPU from here instead of ~20-25 ms.
+# Keyed by each row's content, so a changed session is rendered afresh; ~2.5 kB a row.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "rows": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "session-rows",
+        "TIMEOUT": 24 * 3600,
+        "OPTIONS": {"MAX_ENTRIES": 5000},
+    },
+}
 
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
 LOGGING = {
