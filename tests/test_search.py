@@ -12,6 +12,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection, models, transaction
 from django.db.models import Q
+from django.test.utils import CaptureQueriesContext
 
 from dashboard import search
 from dashboard.models import Organization, Session
@@ -106,8 +107,12 @@ def integrity_check() -> None:
             )
 
 
+@pytest.mark.parametrize("few", [search.FEW, 2])  # the candidates as a list, or a subquery
 @pytest.mark.parametrize("text", QUERIES + ["c0ffee", "0003c0ffee000003", "BEEF0000"])
-def test_search_finds_what_icontains_finds(sessions: list[Session], text: str) -> None:
+def test_search_finds_what_icontains_finds(
+    sessions: list[Session], text: str, few: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(search, "FEW", few)
     expected = icontains(Session.objects, text)
     assert found(text) == expected  # freshly written: the rows are in the log, not the index
     search.catch_up(connection)
@@ -158,15 +163,19 @@ def test_a_batch_of_writes_is_indexed_in_one_go(sessions: list[Session], caught_
     assert len(found("no longer")) == 10
 
 
-def test_the_index_is_used(sessions: list[Session]) -> None:
+def test_the_index_is_used(sessions: list[Session], monkeypatch: pytest.MonkeyPatch) -> None:
     search.catch_up(connection)
-    plan_long = query_plan(search.matching(Session.objects.all(), "flaky"))
-    plan_short = query_plan(search.matching(Session.objects.all(), "fl"))
-    if connection.vendor == "sqlite":
-        assert f"{search.FTS_TABLE} VIRTUAL TABLE INDEX" in plan_long
-        assert search.FTS_TABLE not in plan_short
-    else:
-        assert "session_title_trgm" in plan_long and "session_id_trgm" in plan_long
+    if connection.vendor == "postgresql":
+        plan = query_plan(search.matching(Session.objects.all(), "flaky"))
+        assert "session_title_trgm" in plan and "session_id_trgm" in plan
+        return
+    for text, indexed in (("flaky", True), ("fl", False)):
+        with CaptureQueriesContext(connection) as queries:
+            list(search.matching(Session.objects.all(), text))
+        assert any(f"{search.FTS_TABLE} MATCH" in q["sql"] for q in queries) is indexed
+    monkeypatch.setattr(search, "FEW", 0)  # many candidates: the index, as a subquery
+    plan = query_plan(search.matching(Session.objects.all(), "flaky"))
+    assert f"{search.FTS_TABLE} VIRTUAL TABLE INDEX" in plan
 
 
 def query_plan(qs: object) -> str:
