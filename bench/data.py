@@ -21,8 +21,19 @@ from django.db.models import Field
 from dashboard import search
 from dashboard.models import Session
 
-BUILD_PRAGMAS = ("journal_mode=OFF", "synchronous=OFF", "cache_size=-512000", "temp_store=MEMORY")
-SERVE_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "cache_size=-2000", "temp_store=DEFAULT")
+# main.: the synced database is attached to the same connection, and open elsewhere.
+BUILD_PRAGMAS = (
+    "main.journal_mode=OFF",
+    "main.synchronous=OFF",
+    "main.cache_size=-512000",
+    "temp_store=MEMORY",
+)
+SERVE_PRAGMAS = (
+    "main.journal_mode=WAL",
+    "main.synchronous=NORMAL",
+    "main.cache_size=-2000",
+    "temp_store=DEFAULT",
+)
 COLUMNS: list[Field[Any, Any]] = [f for f in Session._meta.concrete_fields if not f.primary_key]
 
 

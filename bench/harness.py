@@ -182,15 +182,19 @@ class Harness:
             orgs={f"org-bench-{n}": f"Bench {n}" for n in range(ORGS)},
         )
         self._fake.start()
-        for size in self.sizes:
-            # In a process whose default database is this one, as a deployment migrates: data
-            # migrations (RunPython) write through the default connection.
-            subprocess.run(
+        # Each in a process whose default database is that one, as a deployment migrates: data
+        # migrations (RunPython) write through the default connection. All three at once.
+        migrations = [
+            subprocess.Popen(
                 [sys.executable, "manage.py", "migrate", "--noinput", "--verbosity", "0"],
-                check=True,
                 cwd=ROOT,
                 env={**os.environ, "BENCH_DEFAULT": size.alias},
             )
+            for size in self.sizes
+        ]
+        if any(process.wait() for process in migrations):
+            raise RuntimeError("migrate failed; see above")
+        for size in self.sizes:
             self._add_orgs_and_users(size)
 
     def _prepare_schemas(self) -> None:

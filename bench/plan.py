@@ -42,7 +42,7 @@ QUICK = replace(
     FULL,
     sizes=(1_000, 5_000, 20_000),
     page_reps=3,
-    warmup=1,
+    warmup=0,
     deep_page=10,
     count_reps=5,
     load_seconds=2,
