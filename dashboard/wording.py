@@ -53,6 +53,9 @@ _SENTENCES: Final[dict[Kind, str]] = {
     Kind.CONNECTION_LOST: (
         "The connection to the Devin API at {host} broke before it answered. Try again in a minute."
     ),
+    Kind.OUT_OF_TIME: (
+        "The time allowed for this ran out before {at} could be asked. Try again in a minute."
+    ),
     Kind.NOT_JSON: "{at} answered HTTP {status} with a body that is not JSON. Check the base URL.",
     Kind.UNDECODABLE: "{at} sent a response body that could not be decoded.",
     Kind.BAD_RESPONSE: "The Devin API sent data the dashboard cannot read: {said}.",

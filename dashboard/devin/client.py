@@ -42,8 +42,11 @@ class DevinClient:
     """Calls the Devin API v3 for one organization with one token.
 
     Cheap to create (one per request is fine): the connection pool is shared by the process.
-    Tests pass `http` (an httpx.Client with a MockTransport) and `sleep`. Every failure is a
-    `DevinError`; a bad base URL, org id or token is `Misconfigured`, raised here.
+    Tests pass `http` (an httpx.Client with a MockTransport), `sleep` and `clock`. Every failure
+    is a `DevinError`; a bad base URL, org id or token is `Misconfigured`, raised here.
+
+    Each call takes an optional `deadline`, a `clock()` (time.monotonic) instant: the call, its
+    retries and its waits all end by then. A person's own action passes one; sync does not.
     """
 
     # For Django's error reports: these locals hold the token while the constructor runs.
@@ -57,6 +60,7 @@ class DevinClient:
         label: str = "",
         http: httpx.Client | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.label = label
         self.org_id = org_id
@@ -83,18 +87,25 @@ class DevinClient:
             auth=BearerAuth(secret),
             http=http if http is not None else shared_client(),
             sleep=sleep,
+            clock=clock,
         )
 
     def __repr__(self) -> str:
         return f"<DevinClient {self.label!r} org_id={self.org_id!r} base_url={self.base_url!r}>"
 
-    def whoami(self) -> Identity:
+    def whoami(self, *, deadline: float | None = None) -> Identity:
         """Who the token is: GET /v3/self. Needs no org permission, so it checks the token alone."""
         # Spec operation handle_get_self_v3_self_get; https://docs.devin.ai/api-reference/v3/self
-        return self._transport.call("GET", "/v3/self", parse_identity, operation="whoami")
+        return self._transport.call(
+            "GET", "/v3/self", parse_identity, operation="whoami", deadline=deadline
+        )
 
     def list_page(
-        self, query: SessionQuery | None = None, *, after: str | None = None
+        self,
+        query: SessionQuery | None = None,
+        *,
+        after: str | None = None,
+        deadline: float | None = None,
     ) -> SessionPage:
         """Fetch one page of sessions (needs ViewOrgSessions); `after` is a previous `end_cursor`.
 
@@ -111,6 +122,7 @@ class DevinClient:
             parse_page,
             operation="list",
             params=query.params(after),
+            deadline=deadline,
         )
 
     def list_sessions(self, query: SessionQuery | None = None) -> Iterator[SessionPage]:
@@ -136,7 +148,7 @@ class DevinClient:
             seen.add(page.end_cursor)
             after = page.end_cursor
 
-    def get_session(self, session_id: str) -> Session:
+    def get_session(self, session_id: str, *, deadline: float | None = None) -> Session:
         """Fetch one session (needs ViewOrgSessions). Raises NotFound if it does not exist."""
         sid = normalize_session_id(session_id)
         # Spec operation handle_get_session_v3_organizations__org_id__sessions__devin_id__get;
@@ -147,9 +159,10 @@ class DevinClient:
             parse_session,
             operation="get",
             session_id=sid,
+            deadline=deadline,
         )
 
-    def archive_session(self, session_id: str) -> Session:
+    def archive_session(self, session_id: str, *, deadline: float | None = None) -> Session:
         """Archive a session (needs ManageOrgSessions); a running session is put to sleep.
 
         The answer has status_detail/category/subcategory/structured_output null: re-read the
@@ -158,16 +171,16 @@ class DevinClient:
         # Spec operation
         # handle_archive_session_v3_organizations__org_id__sessions__devin_id__archive_post;
         # https://docs.devin.ai/api-reference/v3/sessions/post-organizations-sessions-archive
-        return self._post_to_session(session_id, "archive")
+        return self._post_to_session(session_id, "archive", deadline)
 
-    def unarchive_session(self, session_id: str) -> Session:
+    def unarchive_session(self, session_id: str, *, deadline: float | None = None) -> Session:
         """Unarchive a session (needs ManageOrgSessions). Child sessions stay archived."""
         # Spec operation
         # handle_unarchive_session_v3_organizations__org_id__sessions__devin_id__unarchive_post;
         # https://docs.devin.ai/api-reference/v3/sessions/post-organizations-sessions-unarchive
-        return self._post_to_session(session_id, "unarchive")
+        return self._post_to_session(session_id, "unarchive", deadline)
 
-    def _post_to_session(self, session_id: str, action: str) -> Session:
+    def _post_to_session(self, session_id: str, action: str, deadline: float | None) -> Session:
         """POST /v3/organizations/{org_id}/sessions/{devin_id}/{action}; the session it returns."""
         sid = normalize_session_id(session_id)
         return self._transport.call(
@@ -176,4 +189,5 @@ class DevinClient:
             parse_session,
             operation=action,
             session_id=sid,
+            deadline=deadline,
         )
