@@ -1,0 +1,338 @@
+"""The one door for every action on a session: archive and unarchive (terminate comes later).
+
+`perform` does the whole job, the same way for the row button, a bulk run and (later) the
+retention rules: record the attempt (committed) before Devin is called; call it within the
+deadline; check the answer is about the session asked for; note whether the token may manage
+sessions; re-read the session for fresh badges in what is left of the deadline; store the newer
+of answer and re-read in one write; settle the attempt with its audit event (and the bulk item)
+in one transaction. A process killed anywhere in between leaves the attempt open, and
+`settle_open_attempts` (recovery) settles it by re-reading the session, so every action that may
+have reached Devin ends up in the audit trail.
+
+Results are data; the words a person reads come from `dashboard.wording`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from typing import Final
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+
+from dashboard import audit, devin, sync, wording
+from dashboard.crypto import CredentialDecryptError
+from dashboard.models import ActionAttempt, AuditEvent, BulkItem, Organization, Session
+
+log = logging.getLogger(__name__)
+
+Failure = devin.DevinError | CredentialDecryptError
+
+# How each action is called, and whether the session is archived once it has been applied.
+CALLS: Final[dict[str, Callable[[devin.DevinClient], Callable[..., devin.Session]]]] = {
+    "archive": lambda client: client.archive_session,
+    "unarchive": lambda client: client.unarchive_session,
+}
+ARCHIVED_AFTER: Final = {"archive": True, "unarchive": False}
+# Less than this left of the deadline: skip the re-read (the answer is stored as it is).
+MIN_REREAD_SECONDS: Final = 0.5
+# An attempt whose session cannot be re-read for this long is settled as unknown.
+GIVE_UP_AFTER: Final = timedelta(hours=1)
+# Open attempts one recovery pass looks at, at most.
+SETTLE_BATCH: Final = 50
+
+
+class Outcome(StrEnum):
+    DONE = "done"
+    REFUSED = "refused"  # Devin answered 4xx: nothing was changed
+    RATE_LIMITED = "rate_limited"  # 429: refused for now; retry_after says for how long
+    NOT_SENT = "not_sent"  # it never reached Devin (connection, credentials, settings)
+    UNKNOWN = "unknown"  # sent, but no usable answer: it may or may not have been applied
+
+
+AUDIT_OUTCOME: Final = {
+    Outcome.DONE: AuditEvent.Outcome.OK,
+    Outcome.REFUSED: AuditEvent.Outcome.FAILED,
+    Outcome.RATE_LIMITED: AuditEvent.Outcome.FAILED,
+    Outcome.NOT_SENT: AuditEvent.Outcome.FAILED,
+    Outcome.UNKNOWN: AuditEvent.Outcome.UNKNOWN,
+}
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    outcome: Outcome
+    session: Session  # the stored row afterwards
+    error: Failure | None = None
+    answer: devin.Session | None = None  # Devin's answer, when done
+    requeued: bool = False  # a bulk item put back in its run's queue (rate limited)
+
+    @property
+    def done(self) -> bool:
+        return self.outcome is Outcome.DONE
+
+    @property
+    def retry_after(self) -> float | None:
+        return self.error.retry_after if isinstance(self.error, devin.DevinError) else None
+
+
+def deadline_in(seconds: float | None = None) -> float:
+    """A deadline (time.monotonic) for a person's own action: ACTION_DEADLINE_SECONDS from now."""
+    return time.monotonic() + (settings.ACTION_DEADLINE_SECONDS if seconds is None else seconds)
+
+
+def outcome_of(exc: Failure) -> Outcome:
+    if not isinstance(exc, devin.DevinError):
+        return Outcome.NOT_SENT  # the token could not be decrypted: nothing was sent
+    if exc.maybe_applied:
+        return Outcome.UNKNOWN
+    if isinstance(exc, devin.RateLimited):
+        return Outcome.RATE_LIMITED
+    if exc.status_code is not None:
+        return Outcome.REFUSED
+    return Outcome.NOT_SENT
+
+
+def perform(
+    session: Session,
+    action: str,
+    *,
+    actor: User | None,
+    actor_name: str = "",
+    ip: str | None = None,
+    context: str = "",
+    bulk_item: BulkItem | None = None,
+    deadline: float | None = None,
+    reread: bool = True,
+    retry_later: bool = False,
+) -> ActionResult:
+    """Do `action` on `session` at Devin; see the module docstring. Never raises for Devin trouble.
+
+    Call it outside a transaction: the attempt must be committed before Devin is called.
+    `deadline` (time.monotonic) bounds the call and the re-read; default ACTION_DEADLINE_SECONDS.
+    `context` starts the audit detail ("bulk #12"). `reread=False` stores the answer alone: a bulk
+    run re-reads its sessions in batches (`reread_many`). With `retry_later`, a 429 whose wait is
+    within RETRY_AFTER_CAP_SECONDS puts the bulk item back in the queue instead of failing it.
+    """
+    if action not in CALLS:
+        raise ValueError(f"unknown action {action!r}")
+    org = session.org
+    attempt = ActionAttempt.objects.create(
+        org=org,
+        session=session,
+        devin_id=session.session_id,
+        action=action,
+        actor=actor if actor is not None and actor.pk else None,
+        actor_name=actor_name or (actor.get_username() if actor is not None else ""),
+        ip=ip,
+        context=context[:200],
+        bulk_item=bulk_item,
+    )
+    # Counted from here: time spent waiting for the database is not Devin's to lose.
+    deadline = deadline_in() if deadline is None else deadline
+    try:
+        client = org.client()
+        answer = CALLS[action](client)(session.session_id, deadline=deadline)
+        check_answer(session, answer)
+    except (devin.DevinError, CredentialDecryptError) as exc:
+        return _failed(attempt, session, exc, retry_later)
+
+    _note_can_manage(org, True)
+    fresh = _reread(client, session, deadline) if reread else None
+    with transaction.atomic():
+        # The answer leaves status_detail/category/subcategory null: store whichever of answer
+        # and re-read is newer, in one write, keeping the known values the answer leaves null.
+        if fresh is not None and fresh.updated_at >= answer.updated_at:
+            sync.store_sessions(org, [fresh])
+        else:
+            sync.store_sessions(org, [answer], from_action=True)
+        _settle(attempt, AuditEvent.Outcome.OK, detail="", item=BulkItem.Outcome.OK)
+    session.refresh_from_db()
+    return ActionResult(Outcome.DONE, session, answer=answer)
+
+
+def check_answer(session: Session, answer: devin.Session) -> None:
+    """Refuse an answer that is not about the session asked for (it is not stored).
+
+    Issue 14 hardens what an answer must be; this is the place for those checks.
+    """
+    if answer.session_id != session.session_id:
+        raise devin.BadResponse(
+            devin.Kind.BAD_RESPONSE,
+            detail=f"the answer is about {answer.session_id[:100]}",
+            maybe_applied=True,
+            org=session.org.org_id,
+            org_name=session.org.name,
+            session_id=session.session_id,
+        )
+
+
+def _failed(
+    attempt: ActionAttempt, session: Session, exc: Failure, retry_later: bool
+) -> ActionResult:
+    outcome = outcome_of(exc)
+    if isinstance(exc, devin.Forbidden):
+        _note_can_manage(session.org, False)
+    retry_after = exc.retry_after if isinstance(exc, devin.DevinError) else None
+    requeued = (
+        retry_later
+        and outcome is Outcome.RATE_LIMITED
+        and (retry_after is None or retry_after <= settings.RETRY_AFTER_CAP_SECONDS)
+    )
+    cap = settings.RETRY_AFTER_CAP_SECONDS if retry_later else None
+    reason = wording.action_reason(exc, retried=requeued, cap=cap)
+    item = BulkItem.Outcome.PENDING if requeued else BulkItem.Outcome.FAILED
+    _settle(attempt, AUDIT_OUTCOME[outcome], detail=reason, item=item, item_error=reason)
+    session.refresh_from_db()  # the stored row, exactly as it was
+    return ActionResult(outcome, session, error=exc, requeued=requeued)
+
+
+def _note_can_manage(org: Organization, value: bool) -> None:
+    """Remember what Devin said about ManageOrgSessions (there is no safe probe for it)."""
+    if org.can_manage is not value:
+        Organization.objects.filter(pk=org.pk).update(can_manage=value)
+        org.can_manage = value
+
+
+def _reread(client: devin.DevinClient, session: Session, deadline: float) -> devin.Session | None:
+    if deadline - time.monotonic() < MIN_REREAD_SECONDS:
+        return None
+    try:
+        return client.get_session(session.session_id, deadline=deadline)
+    except devin.DevinError as exc:
+        # The action happened: the answer is stored instead, and the next sync catches up.
+        log.info("re-read of %s after an action failed: %s", session.session_id, exc)
+        return None
+
+
+def reread_many(org: Organization, session_ids: list[str], action: str) -> int:
+    """Re-read sessions an action was just applied to, in one list call; store what is newer.
+
+    A bulk run's batch form of perform's re-read: one call for many sessions keeps a run within
+    its concurrency bound. Returns how many came back; 0 (logged) if the read failed.
+    """
+    if not session_ids:
+        return 0
+    query = devin.SessionQuery(
+        session_ids=session_ids, is_archived=ARCHIVED_AFTER.get(action), first=len(session_ids)
+    )
+    try:
+        page = org.client().list_page(query, deadline=deadline_in())
+    except (devin.DevinError, CredentialDecryptError) as exc:
+        log.info("re-read of %d sessions after %s failed: %s", len(session_ids), action, exc)
+        return 0
+    sync.store_sessions(org, page.items)
+    return len(page.items)
+
+
+def _settle(
+    attempt: ActionAttempt,
+    outcome: str,
+    *,
+    detail: str,
+    item: str,
+    item_error: str = "",
+) -> bool:
+    """Close the attempt and write its audit event (and its bulk item's outcome), exactly once.
+
+    The conditional UPDATE decides who settles: the process that made the call, or recovery.
+    """
+    with transaction.atomic():
+        settled = ActionAttempt.objects.filter(pk=attempt.pk, settled_at__isnull=True).update(
+            settled_at=timezone.now(), outcome=outcome
+        )
+        if not settled:
+            return False
+        audit.record(
+            attempt.action,
+            actor=attempt.actor,
+            actor_name=attempt.actor_name,
+            org=attempt.org,
+            outcome=outcome,
+            session_id=attempt.devin_id,
+            detail=": ".join(part for part in (attempt.context, detail) if part),
+            ip=attempt.ip,
+        )
+        if attempt.bulk_item_id is not None:
+            # Only a claimed item: one that a worker gave up on meanwhile keeps its outcome.
+            BulkItem.objects.filter(
+                pk=attempt.bulk_item_id, outcome=BulkItem.Outcome.WORKING
+            ).update(outcome=item, error=item_error)
+    return True
+
+
+def settle_by_reread(attempt: ActionAttempt, deadline: float | None = None) -> bool:
+    """Settle an attempt its process left open: re-read the session and record what it shows.
+
+    Applied: ok (the bulk item too). Not applied: failed, and a bulk item goes back to pending
+    (it is tried again). If the session cannot be re-read, leave it for a later pass; after
+    GIVE_UP_AFTER, settle it as unknown. Returns True if this call settled it.
+    """
+    org = attempt.org
+    try:
+        fresh = org.client().get_session(attempt.devin_id, deadline=deadline or deadline_in())
+    except (devin.DevinError, CredentialDecryptError) as exc:
+        gone = isinstance(exc, devin.NotFound)
+        if not gone and attempt.started_at > timezone.now() - GIVE_UP_AFTER:
+            log.info("could not re-read %s to settle its %s: %s", attempt.devin_id, attempt, exc)
+            return False
+        reason = wording.never_settled(exc)
+        return _settle(
+            attempt,
+            AuditEvent.Outcome.UNKNOWN,
+            detail=reason,
+            item=BulkItem.Outcome.FAILED,
+            item_error=reason,
+        )
+    applied = fresh.is_archived == ARCHIVED_AFTER[attempt.action]
+    retried = attempt.bulk_item_id is not None and not applied
+    reason = wording.found_by_reread(attempt.action, applied, retried=retried)
+    with transaction.atomic():
+        sync.store_sessions(org, [fresh])
+        return _settle(
+            attempt,
+            AuditEvent.Outcome.OK if applied else AuditEvent.Outcome.FAILED,
+            detail=reason,
+            item=BulkItem.Outcome.OK if applied else BulkItem.Outcome.PENDING,
+            item_error="" if applied or retried else reason,
+        )
+
+
+def open_attempts(older_than: timedelta) -> list[ActionAttempt]:
+    cutoff = timezone.now() - older_than
+    return list(
+        ActionAttempt.objects.filter(settled_at__isnull=True, started_at__lte=cutoff)
+        .select_related("org", "actor")
+        .order_by("started_at")[:SETTLE_BATCH]
+    )
+
+
+def settle_open_attempts() -> int:
+    """Recovery: settle attempts left open longer than any live process could take.
+
+    A live process settles its attempt within ACTION_DEADLINE_SECONDS; a bulk worker's lease
+    outlives it by RUN_LEASE_SECONDS. Older open attempts belong to processes that died. One pass
+    spends at most one action deadline on re-reads, and skips an org whose re-read failed.
+    Returns how many it settled.
+    """
+    older = settings.ACTION_DEADLINE_SECONDS + settings.RUN_LEASE_SECONDS
+    pass_deadline = deadline_in()
+    failed_orgs: set[int] = set()
+    settled = 0
+    for attempt in open_attempts(timedelta(seconds=older)):
+        if attempt.org_id in failed_orgs:
+            continue
+        if time.monotonic() >= pass_deadline - MIN_REREAD_SECONDS:
+            break
+        if settle_by_reread(attempt, deadline=pass_deadline):
+            settled += 1
+        elif ActionAttempt.objects.filter(pk=attempt.pk, settled_at__isnull=True).exists():
+            failed_orgs.add(attempt.org_id)
+    return settled
