@@ -34,9 +34,9 @@ def chromium_path() -> str:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item) -> Any:
-    """Let a test's background work (Sync now, bulk archive) finish before its database goes."""
+    """Let a test's Sync now thread finish before its database goes."""
     for thread in threading.enumerate():
-        if thread.name.startswith(("sync-", "bulk-")):
+        if thread.name.startswith("sync-"):
             thread.join(timeout=60)
     return (yield)
 

@@ -58,6 +58,7 @@ class Process:
         """SIGKILL: no handler, no finally, no clean-up, as the OOM killer does it."""
         self.signal(signal.SIGKILL)
         self.popen.wait(timeout=10)
+        self._out.close()
 
     def stop(self, timeout: float = 30) -> int:
         """SIGTERM, then wait; SIGKILL if it does not end in time."""
