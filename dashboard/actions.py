@@ -110,16 +110,19 @@ def perform(
     context: str = "",
     bulk_item: BulkItem | None = None,
     deadline: float | None = None,
-    reread: bool = True,
-    retry_later: bool = False,
+    store: bool = True,
+    max_tries: int = 0,
 ) -> ActionResult:
     """Do `action` on `session` at Devin; see the module docstring. Never raises for Devin trouble.
 
     Call it outside a transaction: the attempt must be committed before Devin is called.
     `deadline` (time.monotonic) bounds the call and the re-read; default ACTION_DEADLINE_SECONDS.
-    `context` starts the audit detail ("bulk #12"). `reread=False` stores the answer alone: a bulk
-    run re-reads its sessions in batches (`reread_many`). With `retry_later`, a 429 whose wait is
-    within RETRY_AFTER_CAP_SECONDS puts the bulk item back in the queue instead of failing it.
+    `context` starts the audit detail ("bulk #12"). With `store=False` the caller stores the
+    answer (`result.answer`) itself: a bulk run re-reads and stores its sessions in batches
+    (`store_answers`), which store the same rows. With `max_tries`, a 429 whose wait is
+    within RETRY_AFTER_CAP_SECONDS puts the bulk item back in the queue instead of failing it,
+    until the item has been tried that many times. With a bulk item, `result.session` is the
+    session as passed, not re-read from the database (a run does not show it).
     """
     if action not in CALLS:
         raise ValueError(f"unknown action {action!r}")
@@ -142,19 +145,16 @@ def perform(
         answer = CALLS[action](client)(session.session_id, deadline=deadline)
         check_answer(session, answer)
     except (devin.DevinError, CredentialDecryptError) as exc:
-        return _failed(attempt, session, exc, retry_later)
+        return _failed(attempt, session, exc, max_tries)
 
     _note_can_manage(org, True)
-    fresh = _reread(client, session, deadline) if reread else None
+    fresh = _reread(client, session, deadline) if store else None
     with transaction.atomic():
-        # The answer leaves status_detail/category/subcategory null: store whichever of answer
-        # and re-read is newer, in one write, keeping the known values the answer leaves null.
-        if fresh is not None and fresh.updated_at >= answer.updated_at:
-            sync.store_sessions(org, [fresh])
-        else:
-            sync.store_sessions(org, [answer], from_action=True)
+        if store:
+            _store_newer(org, [answer], {} if fresh is None else {fresh.session_id: fresh})
         _settle(attempt, AuditEvent.Outcome.OK, detail="", item=BulkItem.Outcome.OK)
-    session.refresh_from_db()
+    if bulk_item is None:
+        session.refresh_from_db()
     return ActionResult(Outcome.DONE, session, answer=answer)
 
 
@@ -174,23 +174,23 @@ def check_answer(session: Session, answer: devin.Session) -> None:
         )
 
 
-def _failed(
-    attempt: ActionAttempt, session: Session, exc: Failure, retry_later: bool
-) -> ActionResult:
+def _failed(attempt: ActionAttempt, session: Session, exc: Failure, max_tries: int) -> ActionResult:
     outcome = outcome_of(exc)
     if isinstance(exc, devin.Forbidden):
         _note_can_manage(session.org, False)
     retry_after = exc.retry_after if isinstance(exc, devin.DevinError) else None
+    cap = settings.RETRY_AFTER_CAP_SECONDS if max_tries else None
     requeued = (
-        retry_later
-        and outcome is Outcome.RATE_LIMITED
-        and (retry_after is None or retry_after <= settings.RETRY_AFTER_CAP_SECONDS)
+        outcome is Outcome.RATE_LIMITED
+        and cap is not None
+        and (retry_after is None or retry_after <= cap)
+        and ActionAttempt.objects.filter(bulk_item_id=attempt.bulk_item_id).count() < max_tries
     )
-    cap = settings.RETRY_AFTER_CAP_SECONDS if retry_later else None
     reason = wording.action_reason(exc, retried=requeued, cap=cap)
     item = BulkItem.Outcome.PENDING if requeued else BulkItem.Outcome.FAILED
     _settle(attempt, AUDIT_OUTCOME[outcome], detail=reason, item=item, item_error=reason)
-    session.refresh_from_db()  # the stored row, exactly as it was
+    if attempt.bulk_item_id is None:
+        session.refresh_from_db()  # the stored row, exactly as it was
     return ActionResult(outcome, session, error=exc, requeued=requeued)
 
 
@@ -212,24 +212,60 @@ def _reread(client: devin.DevinClient, session: Session, deadline: float) -> dev
         return None
 
 
-def reread_many(org: Organization, session_ids: list[str], action: str) -> int:
-    """Re-read sessions an action was just applied to, in one list call; store what is newer.
+def _store_newer(
+    org: Organization, answers: list[devin.Session], fresh: dict[str, devin.Session]
+) -> None:
+    """Store, for each action's answer, whichever of it and its re-read is newer: one write each.
 
-    A bulk run's batch form of perform's re-read: one call for many sessions keeps a run within
-    its concurrency bound. Returns how many came back; 0 (logged) if the read failed.
+    An answer leaves status_detail/category/subcategory null: stored alone, it keeps the known
+    values. A re-read (GET or list) has them all. One session per call: store_sessions writes a
+    single row with a plain UPDATE, where several rows take a bulk_update whose CASE per field and
+    row costs ~20 times the CPU (profiled: it was most of a bulk run's time in its worker).
     """
-    if not session_ids:
+    for answer in answers:
+        reread = fresh.get(answer.session_id)
+        if reread is not None and reread.updated_at >= answer.updated_at:
+            sync.store_sessions(org, [reread])
+        else:
+            sync.store_sessions(org, [answer], from_action=True)
+
+
+def store_answers(org: Organization, answers: list[devin.Session], action: str) -> int:
+    """Store a batch of answers to `action` (a bulk run's), each as perform would have stored it.
+
+    One list call re-reads them all (it keeps a run within its concurrency bound, where a GET
+    each would double its calls), then each session gets the newer of answer and re-read, in
+    one write for the batch. If the re-read fails the answers are stored alone. Returns how
+    many sessions the re-read brought.
+    """
+    if not answers:
         return 0
+    fresh = _reread_listed(org, [a.session_id for a in answers], action)
+    _store_newer(org, answers, {s.session_id: s for s in fresh})
+    return len(fresh)
+
+
+def refresh_sessions(org: Organization, session_ids: list[str], action: str) -> int:
+    """Re-read sessions `action` was applied to and store them (a bulk run whose worker died
+    before it stored its answers). Returns how many came back; the next sync does the rest."""
+    fresh = _reread_listed(org, session_ids, action)
+    for session in fresh:
+        sync.store_sessions(org, [session])
+    return len(fresh)
+
+
+def _reread_listed(org: Organization, session_ids: list[str], action: str) -> list[devin.Session]:
+    """Sessions by id in one list call (up to 200); [] (logged) if the call fails."""
+    if not session_ids:
+        return []
     query = devin.SessionQuery(
         session_ids=session_ids, is_archived=ARCHIVED_AFTER.get(action), first=len(session_ids)
     )
     try:
-        page = org.client().list_page(query, deadline=deadline_in())
+        return org.client().list_page(query, deadline=deadline_in()).items
     except (devin.DevinError, CredentialDecryptError) as exc:
         log.info("re-read of %d sessions after %s failed: %s", len(session_ids), action, exc)
-        return 0
-    sync.store_sessions(org, page.items)
-    return len(page.items)
+        return []
 
 
 def _settle(
@@ -244,7 +280,8 @@ def _settle(
 
     The conditional UPDATE decides who settles: the process that made the call, or recovery.
     """
-    with transaction.atomic():
+    # No savepoint inside perform's transaction: a failure rolls the whole settling back anyway.
+    with transaction.atomic(savepoint=False):
         settled = ActionAttempt.objects.filter(pk=attempt.pk, settled_at__isnull=True).update(
             settled_at=timezone.now(), outcome=outcome
         )

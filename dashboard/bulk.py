@@ -30,10 +30,10 @@ from django.db.models import Count, Q, QuerySet
 from django.tasks import task
 from django.utils import timezone
 
-from dashboard import actions, audit, wording
+from dashboard import actions, audit, devin, wording
 from dashboard.http import AuthenticatedHttpRequest
 from dashboard.leases import Lease
-from dashboard.models import ActionAttempt, AuditEvent, BulkItem, BulkRun, Organization, Session
+from dashboard.models import AuditEvent, BulkItem, BulkRun, Organization, Session
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ MAX_TRIES: Final = 3
 SLICE_SECONDS: Final = 20.0
 # Sessions re-read for fresh badges in one list call.
 REREAD_BATCH: Final = 50
+REREAD_MAX: Final = 200  # the most sessions one list call returns
 _FETCH: Final = 200
 PENDING, WORKING = BulkItem.Outcome.PENDING, BulkItem.Outcome.WORKING
 
@@ -125,9 +126,10 @@ class _Slice:
         self.end = time.monotonic() + SLICE_SECONDS
         self.gate = RateGate()
         self.queue = _Pending(run)
-        self.rereads = _Rereads(run.action)
+        self.answers = _Answers(run.action)
 
     def work(self) -> None:
+        self._store_what_a_dead_worker_did_not()
         while self._going():
             self._settle_leftovers()
             if not self.queue.any_pending():
@@ -146,7 +148,7 @@ class _Slice:
                 # Short joins: the main thread must stay free to take SIGTERM.
                 while thread.is_alive():
                     thread.join(0.2)
-        self.rereads.flush()
+        self.answers.flush()
 
     def _going(self) -> bool:
         return not self.stop.is_set() and time.monotonic() < self.end
@@ -162,14 +164,28 @@ class _Slice:
             elif attempt.started_at <= cutoff:
                 actions.settle_by_reread(attempt)
 
+    def _store_what_a_dead_worker_did_not(self) -> None:
+        """Sessions whose items are done but whose answers a killed worker never stored (they
+        wait in batches): re-read and store them, so the sessions page shows them as they are."""
+        done = self.run.items.filter(outcome=BulkItem.Outcome.OK, session__isnull=False)
+        stale = done.exclude(session__is_archived=actions.ARCHIVED_AFTER[self.run.action])
+        by_org: dict[int, tuple[Organization, list[str]]] = {}
+        for item in stale.select_related("session__org")[:MAX_TARGETS]:
+            if item.session is not None:
+                org = item.session.org
+                by_org.setdefault(org.pk, (org, []))[1].append(item.session.session_id)
+        for org, ids in by_org.values():
+            for start in range(0, len(ids), REREAD_MAX):
+                actions.refresh_sessions(org, ids[start : start + REREAD_MAX], self.run.action)
+
     def _thread(self) -> None:
         try:
             while self._going() and self.gate.wait(self.stop):
-                pk = self.queue.next()
-                if pk is None:
+                item = self.queue.next()
+                if item is None:
                     return
-                item = _claim(pk)
-                if item is not None:
+                # Claim it (pending -> working): another thread or worker may have taken it.
+                if BulkItem.objects.filter(pk=item.pk, outcome=PENDING).update(outcome=WORKING):
                     self._archive(item)
         finally:
             connection.close()
@@ -182,7 +198,6 @@ class _Slice:
                     outcome=BulkItem.Outcome.SKIPPED, error=wording.NO_LONGER_IN_DASHBOARD
                 )
                 return
-            tries = ActionAttempt.objects.filter(bulk_item=item).count() + 1
             result = actions.perform(
                 session,
                 self.run.action,
@@ -190,8 +205,8 @@ class _Slice:
                 ip=self.run.ip,
                 context=f"bulk #{self.run.pk}",
                 bulk_item=item,
-                reread=False,
-                retry_later=tries < MAX_TRIES,
+                store=False,
+                max_tries=MAX_TRIES,
             )
         except Exception:
             log.exception("bulk #%s: item %s crashed", self.run.pk, item.pk)
@@ -200,62 +215,63 @@ class _Slice:
             )
             return
         if result.requeued:
-            backoff = result.retry_after or min(8.0, 0.5 * 2**tries)
+            backoff = result.retry_after or random.uniform(0.5, 4.0)
             self.gate.pause(backoff + random.uniform(0, 0.25))
-        elif result.done:
-            self.rereads.add(session.org, session.session_id)
-
-
-def _claim(pk: int) -> BulkItem | None:
-    """Take one pending item (pending → working); None if another thread or worker took it."""
-    if not BulkItem.objects.filter(pk=pk, outcome=PENDING).update(outcome=WORKING):
-        return None
-    return BulkItem.objects.select_related("session", "session__org").get(pk=pk)
+        elif result.answer is not None:
+            self.answers.add(session.org, result.answer)
 
 
 class _Pending:
-    """The run's pending item pks, fetched a batch at a time and handed out one by one."""
+    """The run's pending items with their sessions, fetched a batch at a time, handed out one by
+    one. Items of one org share one Organization, so what a call learns (can_manage) sticks."""
 
     def __init__(self, run: BulkRun) -> None:
         self._items = run.items.filter(outcome=PENDING).order_by("pk")
         self._lock = threading.Lock()
-        self._batch: deque[int] = deque()
+        self._batch: deque[BulkItem] = deque()
+        self._orgs: dict[int, Organization] = {}
 
     def any_pending(self) -> bool:
         return self._items.exists()
 
-    def next(self) -> int | None:
+    def next(self) -> BulkItem | None:
         with self._lock:
             if not self._batch:
-                self._batch.extend(self._items.values_list("pk", flat=True)[:_FETCH])
+                for item in self._items.select_related("session", "session__org")[:_FETCH]:
+                    if item.session is not None:
+                        org = item.session.org
+                        item.session.org = self._orgs.setdefault(org.pk, org)
+                    self._batch.append(item)
             return self._batch.popleft() if self._batch else None
 
 
-class _Rereads:
-    """Sessions just archived, re-read for fresh badges REREAD_BATCH at a time, per org.
+class _Answers:
+    """Devin's answers to the run's calls, stored REREAD_BATCH at a time per org, each batch
+    with one re-read for fresh badges (`actions.store_answers`).
 
-    The thread that fills a batch makes the call, so re-reads count within the run's
-    concurrency bound.
+    The thread that fills a batch makes the call, so re-reads count within the run's concurrency
+    bound. Until its batch is stored a session's row shows its state before the run; a worker
+    killed meanwhile leaves that to the next sync (the item and its audit event are settled).
     """
 
     def __init__(self, action: str) -> None:
         self.action = action
         self._lock = threading.Lock()
-        self._waiting: dict[int, tuple[Organization, list[str]]] = {}
+        self._waiting: dict[int, tuple[Organization, list[devin.Session]]] = {}
 
-    def add(self, org: Organization, session_id: str) -> None:
+    def add(self, org: Organization, answer: devin.Session) -> None:
         with self._lock:
-            _, ids = self._waiting.setdefault(org.pk, (org, []))
-            ids.append(session_id)
-            batch = self._waiting.pop(org.pk)[1] if len(ids) >= REREAD_BATCH else []
+            _, answers = self._waiting.setdefault(org.pk, (org, []))
+            answers.append(answer)
+            batch = self._waiting.pop(org.pk)[1] if len(answers) >= REREAD_BATCH else []
         if batch:
-            actions.reread_many(org, batch, self.action)
+            actions.store_answers(org, batch, self.action)
 
     def flush(self) -> None:
         with self._lock:
             waiting, self._waiting = self._waiting, {}
-        for org, ids in waiting.values():
-            actions.reread_many(org, ids, self.action)
+        for org, answers in waiting.values():
+            actions.store_answers(org, answers, self.action)
 
 
 def _finish(run: BulkRun) -> bool:

@@ -346,3 +346,21 @@ def test_the_summary_is_written_once(client: Client, many: Any, operator: Any) -
     bulk_task.enqueue(run.pk)  # a duplicate task, as recovery may queue
     run_queued_tasks()
     assert AuditEvent.objects.filter(action="bulk_archive_finished").count() == 1
+
+
+def test_a_resumed_run_stores_the_answers_a_dead_worker_had_not(
+    client: Client, many: Any, operator: Any
+) -> None:
+    client.force_login(operator)
+    rows = list(Session.objects.filter(tags_text__contains="|batch|").order_by("pk")[:3])
+    run_pk = start(client, [r.pk for r in rows])
+    # Archived at Devin and settled, but killed before its batch of answers was stored.
+    for row in rows:
+        many.store.archive("org-acme", row.session_id)
+    BulkItem.objects.filter(run_id=run_pk).update(outcome="ok")
+    many.reset_stats()
+
+    wait_done(run_pk)
+
+    assert Session.objects.filter(pk__in=[r.pk for r in rows], is_archived=True).count() == 3
+    assert [m for m, _ in many.calls] == ["GET"]  # one list call re-read them; nothing re-sent
