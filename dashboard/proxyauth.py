@@ -80,7 +80,8 @@ def _refuse(request: HttpRequest, name: str, reason: str, status: int) -> HttpRe
         "sign_in",
         request=request,
         outcome=AuditEvent.Outcome.FAILED,
-        actor_name=name[:NAME_LENGTH],
+        # A NUL from the header would be refused by PostgreSQL.
+        actor_name=name.replace("\x00", "\ufffd")[:NAME_LENGTH],
         detail=f"through the sign-in proxy: {reason}",
     )
     context = {

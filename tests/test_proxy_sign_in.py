@@ -133,6 +133,7 @@ def test_a_name_that_cannot_be_a_username_is_a_clear_400(viewer: Any, name: str,
     response = Client().get("/", **via_proxy(name))
     assert response.status_code == 400
     assert why in text(response)
+    assert AuditEvent.objects.get(action="sign_in").outcome == "failed"
     assert "The sign-in proxy may be sending the wrong header" in text(response)
 
 
