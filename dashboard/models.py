@@ -254,8 +254,7 @@ class AuditEvent(models.Model):
         indexes = [
             models.Index(fields=["org", "-at"], name="audit_org_at"),
             models.Index(fields=["action", "-at"], name="audit_action_at"),
-            # Sign-in throttling counts one username's recent events on every sign-in (an
-            # unauthenticated path), and the Audit page filters by actor.
+            # The Audit page filters by actor, and a non-admin sees their own sign-in events.
             models.Index(fields=["actor_name", "-at"], name="audit_actor_at"),
         ]
 
@@ -353,3 +352,16 @@ class ActionAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.devin_id} ({self.outcome or 'open'})"
+
+
+class Profile(models.Model):
+    """What the dashboard keeps about a user beyond Django's User; made when first needed."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="profile"
+    )
+    # Set when an admin gives a one-time password: the next sign-in must choose a new one.
+    must_change_password = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"profile of {self.user}"
