@@ -8,28 +8,31 @@ known values.
 
 from __future__ import annotations
 
-import contextvars
+import functools
 import logging
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connections, transaction
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.tasks import task
 from django.utils import timezone
 
-from dashboard import audit, devin, wording
+from dashboard import audit, devin, leases, wording
 from dashboard.crypto import CredentialDecryptError
+from dashboard.middleware import request_id as _request_id
 from dashboard.models import AuditEvent, Organization, Session, SyncRun
 
 log = logging.getLogger(__name__)
 
 # Null in archive/unarchive answers even when known ("only populated on get/list endpoints").
 ACTION_NULL_FIELDS = ("status_detail", "category", "subcategory")
-# A run still "running" after this long died with its process; another may start.
-STALE_RUN = timedelta(minutes=30)
+INTERNAL_ERROR = "The sync stopped on an internal error; see the server log."
+INTERRUPTED = "The sync was interrupted; the next sync carries on from the last success."
 KEEP_RUNS = 20
 BATCH = 500
 
@@ -183,62 +186,237 @@ STORED_FIELDS = [
 ]
 
 
+# -- runs: one active sync per org, run by a worker (or inline), held by a lease -------------------
+
+
+class SyncActive(Exception):
+    """A sync of the org is already queued or running (`run`): one active sync per org."""
+
+    def __init__(self, run: SyncRun) -> None:
+        super().__init__(run.state)
+        self.run = run
+
+
+class _Stop(Exception):
+    """The run must stop between pages: its worker is shutting down, or lost its lease."""
+
+
 def last_success(org: Organization) -> SyncRun | None:
     return org.sync_runs.filter(state=SyncRun.State.OK).order_by("-started_at").first()
 
 
-def running_run(org: Organization) -> SyncRun | None:
-    return (
-        org.sync_runs.filter(state=SyncRun.State.RUNNING, started_at__gt=timezone.now() - STALE_RUN)
-        .order_by("-started_at")
-        .first()
-    )
+def active_run(org: Organization) -> SyncRun | None:
+    return org.sync_runs.filter(state__in=SyncRun.ACTIVE).first()
 
 
-def start_run(org: Organization, *, full: bool = False, user: Any = None) -> SyncRun:
-    """Record a new run. Incremental from the last success minus an overlap, unless full."""
+def _window(org: Organization, full: bool) -> tuple[bool, datetime | None]:
+    """(full, since): incremental from the last success minus an overlap, unless full."""
     previous = None if full else last_success(org)
-    since = None
-    if previous is not None:
-        since = previous.started_at - timedelta(seconds=settings.SYNC_OVERLAP_SECONDS)
-    return SyncRun.objects.create(
-        org=org,
-        full=previous is None,
-        since=since,
-        triggered_by=user if user is not None and user.pk else None,
+    if previous is None:
+        return True, None
+    return False, previous.started_at - timedelta(seconds=settings.SYNC_OVERLAP_SECONDS)
+
+
+def _insert(
+    org: Organization, *, user: User | None, full: bool, worker: str = ""
+) -> SyncRun | None:
+    """A new run, queued (or running, held by `worker`); None if the org already has one."""
+    is_full, since = _window(org, full)
+    try:
+        with transaction.atomic():  # a savepoint: the constraint's error leaves the caller's
+            return SyncRun.objects.create(  # transaction usable
+                org=org,
+                state=SyncRun.State.RUNNING if worker else SyncRun.State.QUEUED,
+                full=is_full,
+                since=since,
+                triggered_by=user if user is not None and user.pk else None,
+                worker=worker,
+                lease_until=leases.lease_end() if worker else None,
+            )
+    except IntegrityError:
+        return None
+
+
+def request_sync(
+    org: Organization, *, user: User | None = None, full: bool = False
+) -> tuple[SyncRun, bool]:
+    """Queue a sync of the org for a worker, unless one is already queued or running.
+
+    Returns the run and whether this call queued it. Whoever asks (Sync now, two users at once,
+    the scheduler, recovery, a new org), the database's one_active_sync_per_org constraint lets
+    one run through; everyone else gets that run. The task is enqueued once the run is committed.
+    """
+    for _ in range(3):
+        run = _insert(org, user=user, full=full)
+        if run is not None:
+            transaction.on_commit(functools.partial(_enqueue, run.pk, _request_id.get()))
+            return run, True
+        active = active_run(org)
+        if active is not None:
+            return active, False
+        # The active run ended between our insert and our read: ask again.
+    raise RuntimeError(f"could not queue a sync of {org.org_id}")
+
+
+def _enqueue(run_pk: int, rid: str | None) -> None:
+    result = sync_task.enqueue(run_pk, request_id=rid)
+    # Recovery uses it to tell a run waiting in the queue from one whose task is gone.
+    SyncRun.objects.filter(pk=run_pk).update(task_id=result.id)
+
+
+def _claim(runs: QuerySet[SyncRun], worker: str, **values: object) -> int:
+    """Take a queued run, or one whose holder's lease ran out: a conditional UPDATE."""
+    return runs.filter(leases.claimable(), state__in=SyncRun.ACTIVE).update(
+        state=SyncRun.State.RUNNING,
+        worker=worker,
+        lease_until=leases.lease_end(),
+        started_at=timezone.now(),  # the watermark: what this run lists is as of now
+        error="",
+        **dict.fromkeys(("pages", "seen", "created", "updated"), 0),
+        **values,
     )
 
 
-def run_sync(run: SyncRun) -> SyncRun:
-    """Walk the list endpoint for `run`'s org and store what it returns. Never raises DevinError."""
-    org = run.org
-    updated_after = int(run.since.timestamp()) if run.since else None
+@task()
+def sync_task(run_pk: int, request_id: str | None = None) -> str:
+    """Run a queued sync on a worker. Safe to run twice: only the worker that claims it runs it.
+
+    `request_id` is that of the request that asked for it, so the worker's log lines join it.
+    """
+    token = _request_id.set(request_id)
     try:
-        client = org.client()
-        # Whether the list includes archived sessions by default is undocumented: ask for both.
-        for archived in (False, True):
-            query = devin.SessionQuery(updated_after=updated_after, is_archived=archived)
-            for page in client.list_sessions(query):
-                stored = store_sessions(org, page.items, newer_than=run.started_at)
-                run.pages += 1
-                run.seen += len(page.items)
-                run.created += stored.created
-                run.updated += stored.updated
-                SyncRun.objects.filter(pk=run.pk).update(
-                    pages=run.pages, seen=run.seen, created=run.created, updated=run.updated
-                )
-    except (devin.DevinError, CredentialDecryptError) as exc:
-        run.state = SyncRun.State.FAILED
-        run.error = wording.describe(exc)
-        log.warning("sync of %s failed: %s", org.org_id, exc)
-    else:
-        run.state = SyncRun.State.OK
+        worker = leases.worker_name()
+        if not _claim(SyncRun.objects.filter(pk=run_pk), worker):
+            log.info("sync run %s is not waiting for a worker (taken or ended)", run_pk)
+            return "not claimed"
+        run = SyncRun.objects.select_related("org", "triggered_by").get(pk=run_pk)
+        return _execute(run, worker, on_worker=True).state
+    finally:
+        _request_id.reset(token)
+
+
+def sync_org(org: Organization, *, full: bool = False, user: User | None = None) -> SyncRun:
+    """Sync one org now, in this process (the command line, the demo, tests).
+
+    It takes the org's one active-sync claim: a queued run that no worker has started yet (or
+    one whose worker died) is taken over; if a worker is running one, raises SyncActive.
+    """
+    worker = leases.worker_name()
+    for _ in range(3):
+        run = _insert(org, user=user, full=full, worker=worker)
+        if run is not None:
+            return _execute(run, worker, on_worker=False)
+        is_full, since = _window(org, full)
+        if _claim(org.sync_runs.all(), worker, full=is_full, since=since):
+            taken = org.sync_runs.select_related("org", "triggered_by")
+            return _execute(
+                taken.get(worker=worker, state=SyncRun.State.RUNNING), worker, on_worker=False
+            )
+        active = active_run(org)
+        if active is not None:
+            raise SyncActive(active)
+    raise RuntimeError(f"could not start a sync of {org.org_id}")
+
+
+def _execute(run: SyncRun, worker: str, *, on_worker: bool) -> SyncRun:
+    """Walk the list endpoint for a run this worker holds, and record how it ended.
+
+    Never raises for API trouble or odd data: the run fails with a reason instead. On a worker,
+    SIGTERM hands the run back between pages (another worker carries on); inline, an interrupt
+    ends it as failed, so the next sync is not blocked.
+    """
+    with leases.Hold(SyncRun.objects.filter(pk=run.pk), worker, listen=on_worker) as hold:
+        try:
+            _walk(run, worker, hold)
+        except _Stop:
+            if hold.lost:  # recovery ended it: what it recorded is the truth
+                run.refresh_from_db()
+            else:
+                _hand_back(run, worker)
+            return run
+        except (devin.DevinError, CredentialDecryptError) as exc:
+            run.state, run.error = SyncRun.State.FAILED, wording.describe(exc)
+            log.warning("sync of %s failed: %s", run.org.org_id, exc)
+        except Exception:  # odd data or a bug: this org's run fails, the others go on
+            log.exception("sync of %s crashed", run.org.org_id)
+            run.state, run.error = SyncRun.State.FAILED, INTERNAL_ERROR
+        except BaseException:  # KeyboardInterrupt, SystemExit: record it, then stop
+            if on_worker:
+                _hand_back(run, worker)
+            else:
+                run.state, run.error = SyncRun.State.FAILED, INTERRUPTED
+                _finish(run, worker)
+            raise
+        else:
+            run.state = SyncRun.State.OK
+    _finish(run, worker)
+    return run
+
+
+def _walk(run: SyncRun, worker: str, hold: leases.Hold[SyncRun]) -> None:
+    org = run.org
+    mine = SyncRun.objects.filter(pk=run.pk, worker=worker)
+    updated_after = int(run.since.timestamp()) if run.since else None
+    client = org.client()
+    # Whether the list includes archived sessions by default is undocumented: ask for both.
+    for archived in (False, True):
+        query = devin.SessionQuery(updated_after=updated_after, is_archived=archived)
+        for page in client.list_sessions(query):
+            stored = store_sessions(org, page.items, newer_than=run.started_at)
+            run.pages += 1
+            run.seen += len(page.items)
+            run.created += stored.created
+            run.updated += stored.updated
+            mine.update(**_counts(run))
+            if hold.lost or hold.stopping:
+                raise _Stop
+
+
+def _hand_back(run: SyncRun, worker: str) -> None:
+    """Put the run back in the queue for the next worker; it starts again from its `since`."""
+    with transaction.atomic():
+        handed = SyncRun.objects.filter(pk=run.pk, worker=worker).update(
+            state=SyncRun.State.QUEUED, worker="", lease_until=None, task_id=""
+        )
+        if handed:
+            transaction.on_commit(functools.partial(_enqueue, run.pk, _request_id.get()))
+    run.state = SyncRun.State.QUEUED
+    log.info("sync of %s handed back after %s pages", run.org.org_id, run.pages)
+
+
+def _finish(run: SyncRun, worker: str) -> None:
+    """Record the end and its audit event together, if this worker still holds the run."""
     run.finished_at = timezone.now()
-    # Record and log first: saving the final state is what tells pollers the run is over.
+    with transaction.atomic():
+        ended = SyncRun.objects.filter(pk=run.pk, worker=worker).update(
+            state=run.state,
+            error=run.error,
+            finished_at=run.finished_at,
+            worker="",
+            lease_until=None,
+            **_counts(run),
+        )
+        if ended:
+            record_end(run)
+    if not ended:
+        log.warning("sync run %s was ended elsewhere (its lease ran out)", run.pk)
+        run.refresh_from_db()  # what recovery recorded is what happened to it
+        return
+    counts = " ".join(f"{name}={n}" for name, n in _counts(run).items())
+    log.info("sync of %s %s: %s", run.org.org_id, run.state, counts)
+    prune_runs(run.org)
+
+
+def _counts(run: SyncRun) -> dict[str, int]:
+    return {"pages": run.pages, "seen": run.seen, "created": run.created, "updated": run.updated}
+
+
+def record_end(run: SyncRun) -> None:
+    """The audit event of a run that ended (here, or in recovery)."""
     audit.record(
         "sync",
         actor=run.triggered_by,
-        org=org,
+        org=run.org,
         outcome=AuditEvent.Outcome.OK
         if run.state == SyncRun.State.OK
         else AuditEvent.Outcome.FAILED,
@@ -248,62 +426,18 @@ def run_sync(run: SyncRun) -> SyncRun:
         ),
         actor_name="" if run.triggered_by else "sync job",
     )
-    log.info(
-        "sync of %s %s: pages=%s seen=%s created=%s updated=%s",
-        org.org_id,
-        run.state,
-        run.pages,
-        run.seen,
-        run.created,
-        run.updated,
-    )
-    run.save()
-    prune_runs(run.org)
-    return run
 
 
 def prune_runs(org: Organization) -> int:
-    """Drop all but the newest KEEP_RUNS runs of an org (and never its last success).
+    """Drop all but the newest KEEP_RUNS runs of an org (never its last success or active run).
 
-    A `--loop` service records a run a minute; without this the sessions page, which shows each
-    org's newest run, would scan a history that grows forever. The audit trail keeps every run.
+    The scheduler records a run a minute; without this the sessions page, which shows each org's
+    newest run, would scan a history that grows forever. The audit trail keeps every run.
     """
     keep = list(org.sync_runs.order_by("-started_at").values_list("pk", flat=True)[:KEEP_RUNS])
     success = last_success(org)
     if success is not None:
         keep.append(success.pk)
-    deleted, _ = org.sync_runs.exclude(pk__in=keep).delete()
+    stale = org.sync_runs.exclude(pk__in=keep).exclude(state__in=SyncRun.ACTIVE)
+    deleted, _ = stale.delete()
     return deleted
-
-
-def sync_org(org: Organization, *, full: bool = False, user: Any = None) -> SyncRun:
-    return run_sync(start_run(org, full=full, user=user))
-
-
-def sync_in_background(org: Organization, *, user: Any = None) -> SyncRun:
-    """Start a sync in a thread (a "Sync now" click) unless one is already running."""
-    current = running_run(org)
-    if current is not None:
-        return current
-    run = start_run(org, user=user)
-
-    def work() -> None:
-        try:
-            run_sync(run)
-        except Exception:  # the thread has no caller to tell; the run must not stay "running"
-            log.exception("sync of %s crashed", org.org_id)
-            SyncRun.objects.filter(pk=run.pk).update(
-                state=SyncRun.State.FAILED,
-                error="The sync stopped on an internal error; see the server log.",
-                finished_at=timezone.now(),
-            )
-        finally:
-            connections.close_all()  # this thread's own connection; nobody else will close it
-
-    # Start once the run's row is committed, so the thread (its own connection) can see it.
-    # The thread runs in a copy of this request's context, so its log lines carry the request id.
-    thread = threading.Thread(
-        target=contextvars.copy_context().run, args=(work,), name=f"sync-{org.org_id}", daemon=True
-    )
-    transaction.on_commit(thread.start)
-    return run
