@@ -23,7 +23,7 @@ from django.tasks import TaskResultStatus
 from django.tasks.exceptions import TaskResultDoesNotExist
 from django.utils import timezone
 
-from dashboard import actions, bulk, sync
+from dashboard import actions, bulk, sync, syncruns
 from dashboard.models import SyncRun
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ def _end(run: SyncRun, reason: str, same: dict[str, object]) -> int:
         )
         if ended:
             run.state, run.error = SyncRun.State.FAILED, reason
-            sync.record_end(run)
+            syncruns.record_end(run)
     if not ended:
         return 0
     log.warning("sync run %s of %s ended: %s", run.pk, run.org.org_id, reason)

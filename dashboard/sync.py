@@ -12,20 +12,18 @@ import functools
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db import transaction
 from django.tasks import task
 from django.utils import timezone
 
-from dashboard import audit, devin, leases, wording
+from dashboard import devin, leases, syncruns, wording
 from dashboard.crypto import CredentialDecryptError
 from dashboard.middleware import request_id as _request_id
-from dashboard.models import AuditEvent, Organization, Session, SyncRun
+from dashboard.models import Organization, Session, SyncRun
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +31,6 @@ log = logging.getLogger(__name__)
 ACTION_NULL_FIELDS = ("status_detail", "category", "subcategory")
 INTERNAL_ERROR = "The sync stopped on an internal error; see the server log."
 INTERRUPTED = "The sync was interrupted; the next sync carries on from the last success."
-KEEP_RUNS = 20
 BATCH = 500
 
 
@@ -187,54 +184,11 @@ STORED_FIELDS = [
 
 
 # -- runs: one active sync per org, run by a worker (or inline), held by a lease -------------------
-
-
-class SyncActive(Exception):
-    """A sync of the org is already queued or running (`run`): one active sync per org."""
-
-    def __init__(self, run: SyncRun) -> None:
-        super().__init__(run.state)
-        self.run = run
+# The rows themselves (claim, window, end, record) are dashboard.syncruns.
 
 
 class _Stop(Exception):
     """The run must stop between pages: its worker is shutting down, or lost its lease."""
-
-
-def last_success(org: Organization) -> SyncRun | None:
-    return org.sync_runs.filter(state=SyncRun.State.OK).order_by("-started_at").first()
-
-
-def active_run(org: Organization) -> SyncRun | None:
-    return org.sync_runs.filter(state__in=SyncRun.ACTIVE).first()
-
-
-def _window(org: Organization, full: bool) -> tuple[bool, datetime | None]:
-    """(full, since): incremental from the last success minus an overlap, unless full."""
-    previous = None if full else last_success(org)
-    if previous is None:
-        return True, None
-    return False, previous.started_at - timedelta(seconds=settings.SYNC_OVERLAP_SECONDS)
-
-
-def _insert(
-    org: Organization, *, user: User | None, full: bool, worker: str = ""
-) -> SyncRun | None:
-    """A new run, queued (or running, held by `worker`); None if the org already has one."""
-    is_full, since = _window(org, full)
-    try:
-        with transaction.atomic():  # a savepoint: the constraint's error leaves the caller's
-            return SyncRun.objects.create(  # transaction usable
-                org=org,
-                state=SyncRun.State.RUNNING if worker else SyncRun.State.QUEUED,
-                full=is_full,
-                since=since,
-                triggered_by=user if user is not None and user.pk else None,
-                worker=worker,
-                lease_until=leases.lease_end() if worker else None,
-            )
-    except IntegrityError:
-        return None
 
 
 def request_sync(
@@ -247,11 +201,11 @@ def request_sync(
     one run through; everyone else gets that run. The task is enqueued once the run is committed.
     """
     for _ in range(3):
-        run = _insert(org, user=user, full=full)
+        run = syncruns.open_run(org, user=user, full=full)
         if run is not None:
             transaction.on_commit(functools.partial(_enqueue, run.pk, _request_id.get()))
             return run, True
-        active = active_run(org)
+        active = syncruns.active_run(org)
         if active is not None:
             return active, False
         # The active run ended between our insert and our read: ask again.
@@ -264,19 +218,6 @@ def _enqueue(run_pk: int, rid: str | None) -> None:
     SyncRun.objects.filter(pk=run_pk).update(task_id=result.id)
 
 
-def _claim(runs: QuerySet[SyncRun], worker: str, **values: object) -> int:
-    """Take a queued run, or one whose holder's lease ran out: a conditional UPDATE."""
-    return runs.filter(leases.claimable(), state__in=SyncRun.ACTIVE).update(
-        state=SyncRun.State.RUNNING,
-        worker=worker,
-        lease_until=leases.lease_end(),
-        started_at=timezone.now(),  # the watermark: what this run lists is as of now
-        error="",
-        **dict.fromkeys(("pages", "seen", "created", "updated"), 0),
-        **values,
-    )
-
-
 @task()
 def sync_task(run_pk: int, request_id: str | None = None) -> str:
     """Run a queued sync on a worker. Safe to run twice: only the worker that claims it runs it.
@@ -286,7 +227,7 @@ def sync_task(run_pk: int, request_id: str | None = None) -> str:
     token = _request_id.set(request_id)
     try:
         worker = leases.worker_name()
-        if not _claim(SyncRun.objects.filter(pk=run_pk), worker):
+        if not syncruns.claim(SyncRun.objects.filter(pk=run_pk), worker):
             log.info("sync run %s is not waiting for a worker (taken or ended)", run_pk)
             return "not claimed"
         run = SyncRun.objects.select_related("org", "triggered_by").get(pk=run_pk)
@@ -303,18 +244,17 @@ def sync_org(org: Organization, *, full: bool = False, user: User | None = None)
     """
     worker = leases.worker_name()
     for _ in range(3):
-        run = _insert(org, user=user, full=full, worker=worker)
+        run = syncruns.open_run(org, user=user, full=full, worker=worker)
         if run is not None:
             return _execute(run, worker, on_worker=False)
-        is_full, since = _window(org, full)
-        if _claim(org.sync_runs.all(), worker, full=is_full, since=since):
+        is_full, since = syncruns.window(org, full)
+        if syncruns.claim(org.sync_runs.all(), worker, full=is_full, since=since):
             taken = org.sync_runs.select_related("org", "triggered_by")
-            return _execute(
-                taken.get(worker=worker, state=SyncRun.State.RUNNING), worker, on_worker=False
-            )
-        active = active_run(org)
+            run = taken.get(worker=worker, state=SyncRun.State.RUNNING)
+            return _execute(run, worker, on_worker=False)
+        active = syncruns.active_run(org)
         if active is not None:
-            raise SyncActive(active)
+            raise syncruns.SyncActive(active)
     raise RuntimeError(f"could not start a sync of {org.org_id}")
 
 
@@ -345,11 +285,11 @@ def _execute(run: SyncRun, worker: str, *, on_worker: bool) -> SyncRun:
                 _hand_back(run, worker)
             else:
                 run.state, run.error = SyncRun.State.FAILED, INTERRUPTED
-                _finish(run, worker)
+                syncruns.finish(run, worker)
             raise
         else:
             run.state = SyncRun.State.OK
-    _finish(run, worker)
+    syncruns.finish(run, worker)
     return run
 
 
@@ -367,7 +307,7 @@ def _walk(run: SyncRun, worker: str, hold: leases.Hold[SyncRun]) -> None:
             run.seen += len(page.items)
             run.created += stored.created
             run.updated += stored.updated
-            mine.update(**_counts(run))
+            mine.update(**syncruns.counts(run))
             if hold.lost or hold.stopping:
                 raise _Stop
 
@@ -382,62 +322,3 @@ def _hand_back(run: SyncRun, worker: str) -> None:
             transaction.on_commit(functools.partial(_enqueue, run.pk, _request_id.get()))
     run.state = SyncRun.State.QUEUED
     log.info("sync of %s handed back after %s pages", run.org.org_id, run.pages)
-
-
-def _finish(run: SyncRun, worker: str) -> None:
-    """Record the end and its audit event together, if this worker still holds the run."""
-    run.finished_at = timezone.now()
-    with transaction.atomic():
-        ended = SyncRun.objects.filter(pk=run.pk, worker=worker).update(
-            state=run.state,
-            error=run.error,
-            finished_at=run.finished_at,
-            worker="",
-            lease_until=None,
-            **_counts(run),
-        )
-        if ended:
-            record_end(run)
-    if not ended:
-        log.warning("sync run %s was ended elsewhere (its lease ran out)", run.pk)
-        run.refresh_from_db()  # what recovery recorded is what happened to it
-        return
-    counts = " ".join(f"{name}={n}" for name, n in _counts(run).items())
-    log.info("sync of %s %s: %s", run.org.org_id, run.state, counts)
-    prune_runs(run.org)
-
-
-def _counts(run: SyncRun) -> dict[str, int]:
-    return {"pages": run.pages, "seen": run.seen, "created": run.created, "updated": run.updated}
-
-
-def record_end(run: SyncRun) -> None:
-    """The audit event of a run that ended (here, or in recovery)."""
-    audit.record(
-        "sync",
-        actor=run.triggered_by,
-        org=run.org,
-        outcome=AuditEvent.Outcome.OK
-        if run.state == SyncRun.State.OK
-        else AuditEvent.Outcome.FAILED,
-        detail=(
-            f"{'full' if run.full else 'incremental'}: {run.pages} pages, {run.seen} seen, "
-            f"{run.created} new, {run.updated} updated" + (f"; {run.error}" if run.error else "")
-        ),
-        actor_name="" if run.triggered_by else "sync job",
-    )
-
-
-def prune_runs(org: Organization) -> int:
-    """Drop all but the newest KEEP_RUNS runs of an org (never its last success or active run).
-
-    The scheduler records a run a minute; without this the sessions page, which shows each org's
-    newest run, would scan a history that grows forever. The audit trail keeps every run.
-    """
-    keep = list(org.sync_runs.order_by("-started_at").values_list("pk", flat=True)[:KEEP_RUNS])
-    success = last_success(org)
-    if success is not None:
-        keep.append(success.pk)
-    stale = org.sync_runs.exclude(pk__in=keep).exclude(state__in=SyncRun.ACTIVE)
-    deleted, _ = stale.delete()
-    return deleted

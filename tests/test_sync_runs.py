@@ -18,7 +18,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from dashboard import sync
+from dashboard import sync, syncruns
 from dashboard.models import AuditEvent, Session, SyncRun
 from tests.workers import run_queued_tasks
 
@@ -78,7 +78,7 @@ def test_the_command_line_refuses_while_a_worker_holds_a_sync(
     fake: Any, acme: Any, globex: Any
 ) -> None:
     held(acme)
-    with pytest.raises(sync.SyncActive):
+    with pytest.raises(syncruns.SyncActive):
         sync.sync_org(acme)
     out, err = StringIO(), StringIO()
     with pytest.raises(CommandError, match="did not sync"):

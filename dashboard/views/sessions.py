@@ -105,7 +105,7 @@ def _latest_runs(orgs: list[Organization]) -> dict[int, SyncRun]:
         return {}
     latest: dict[int, SyncRun] = {}
     runs = SyncRun.objects.filter(org_id__in=[o.pk for o in orgs]).order_by("org_id", "-started_at")
-    # At most sync.KEEP_RUNS runs per org are scanned: sync.prune_runs drops older ones.
+    # At most syncruns.KEEP_RUNS runs per org are scanned: syncruns.prune_runs drops older ones.
     shown = (
         "org_id",
         "state",

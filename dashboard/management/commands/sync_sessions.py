@@ -12,7 +12,7 @@ from django.db import close_old_connections
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from dashboard import recovery, sync
+from dashboard import recovery, sync, syncruns
 from dashboard.models import Organization, SyncRun
 
 log = logging.getLogger("dashboard.scheduler")
@@ -125,7 +125,7 @@ class Command(BaseCommand):
         for org in orgs:
             try:
                 run = sync.sync_org(org, full=full)
-            except sync.SyncActive as exc:
+            except syncruns.SyncActive as exc:
                 failed = True
                 since = timezone.localtime(exc.run.started_at)
                 self.stderr.write(
