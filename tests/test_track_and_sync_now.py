@@ -114,6 +114,20 @@ def test_a_run_whose_worker_died_is_never_shown_as_running(
     assert 'hx-trigger="every 2s"' in status  # until recovery ends it and queues the next
 
 
+def test_the_orgs_page_never_says_running_for_a_run_no_worker_holds(
+    client: Client, fake: Any, acme: Any, globex: Any, admin: Any
+) -> None:
+    client.force_login(admin)
+    now = timezone.now()
+    SyncRun.objects.create(org=acme, worker="w:1", lease_until=now - timedelta(seconds=1))
+    SyncRun.objects.create(org=globex, worker="w:2", lease_until=now + timedelta(seconds=60))
+    page = client.get("/orgs/").content.decode()
+    acme_row = page.split(f'id="org-{acme.pk}-health"')[1].split("</tr>")[0]
+    globex_row = page.split(f'id="org-{globex.pk}-health"')[1].split("</tr>")[0]
+    assert "stopped" in acme_row and ">running<" not in acme_row
+    assert ">running<" in globex_row and "stopped" not in globex_row
+
+
 def test_sync_now_failure_is_shown(client: Client, fake: Any, acme: Any, operator: Any) -> None:
     fake.inject("status", count=None, status=401)
     client.force_login(operator)

@@ -8,8 +8,18 @@ import copy
 
 from django.contrib import messages
 from django.db import IntegrityError, transaction
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import (
+    BooleanField,
+    Count,
+    ExpressionWrapper,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Coalesce, Now
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -46,10 +56,17 @@ def _orgs_with_stats() -> QuerySet[Organization]:
         .values("n")
     )
     latest_sync = SyncRun.objects.filter(org=OuterRef("pk")).order_by("-started_at")
-    return Organization.objects.select_related("token_set_by").annotate(
-        session_count=Coalesce(Subquery(sessions), Value(0), output_field=IntegerField()),
-        last_sync_at=Subquery(latest_sync.values("started_at")[:1]),
-        last_sync_state=Subquery(latest_sync.values("state")[:1]),
+    # Marked running, but no worker holds it (its lease ran out): never shown as running.
+    stalled = Q(last_sync_state=SyncRun.State.RUNNING, last_sync_lease__lt=Now())
+    return (
+        Organization.objects.select_related("token_set_by")
+        .annotate(
+            session_count=Coalesce(Subquery(sessions), Value(0), output_field=IntegerField()),
+            last_sync_at=Subquery(latest_sync.values("started_at")[:1]),
+            last_sync_state=Subquery(latest_sync.values("state")[:1]),
+            last_sync_lease=Subquery(latest_sync.values("lease_until")[:1]),
+        )
+        .annotate(last_sync_stalled=ExpressionWrapper(stalled, output_field=BooleanField()))
     )
 
 
