@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import OperationalError
 from django.utils import timezone
 
 from dashboard import recovery, sync
@@ -85,6 +86,16 @@ def test_one_orgs_trouble_never_stops_the_pass(
     messages = {r.getMessage(): r.exc_text or "" for r in caplog.records}
     assert "recovery broke" in messages["recovery failed"]
     assert "odd org" in messages["could not queue a sync of org-acme"]
+
+
+def test_a_database_away_fails_the_pass_not_the_loop(caplog: pytest.LogCaptureFixture) -> None:
+    class Away:
+        def __iter__(self) -> Any:
+            raise OperationalError("could not connect to server")
+
+    with caplog.at_level(logging.ERROR, logger="dashboard.scheduler"):
+        assert sync_sessions.scheduler_pass(Away(), INTERVAL) == 0  # type: ignore[arg-type]
+    assert "could not list the organizations" in caplog.text
 
 
 def test_each_pass_recovers_first(fake: Any, acme: Any) -> None:

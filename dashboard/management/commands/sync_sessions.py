@@ -44,7 +44,12 @@ def scheduler_pass(orgs: QuerySet[Organization], interval: float, *, full: bool 
     except Exception:
         log.exception("recovery failed")
     queued = 0
-    for org in orgs:
+    try:
+        listed = list(orgs)
+    except Exception:  # the database is away: the next pass tries again
+        log.exception("could not list the organizations")
+        return 0
+    for org in listed:
         try:
             if is_due(org, interval):
                 run, new = sync.request_sync(org, full=full)
