@@ -224,6 +224,20 @@ class SyncRun(models.Model):
     def __str__(self) -> str:
         return f"sync of {self.org} at {self.started_at:%Y-%m-%d %H:%M} ({self.state})"
 
+    @property
+    def is_active(self) -> bool:
+        return self.state in self.ACTIVE
+
+    @property
+    def stalled(self) -> bool:
+        """Marked running, but no worker holds it any more (its lease ran out): the page must
+        not say "running", and recovery is about to end it and queue the next one."""
+        return (
+            self.state == self.State.RUNNING
+            and self.lease_until is not None
+            and self.lease_until < timezone.now()
+        )
+
 
 class AuditEvent(models.Model):
     """Append-only record of who did what. Never stores a token."""
