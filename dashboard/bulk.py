@@ -14,14 +14,11 @@ from __future__ import annotations
 import functools
 import logging
 import random
-import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
-from types import FrameType
 from typing import Final
 
 from django.conf import settings
@@ -30,9 +27,8 @@ from django.db.models import Count, Q, QuerySet
 from django.tasks import task
 from django.utils import timezone
 
-from dashboard import actions, audit, devin, wording
+from dashboard import actions, audit, devin, leases, wording
 from dashboard.http import AuthenticatedHttpRequest
-from dashboard.leases import Lease
 from dashboard.models import AuditEvent, BulkItem, BulkRun, Organization, Session
 
 log = logging.getLogger(__name__)
@@ -60,14 +56,14 @@ class RateGate:
         with self._lock:
             self._until = max(self._until, time.monotonic() + seconds)
 
-    def wait(self, stop: threading.Event) -> bool:
-        """Wait out the pause; False if `stop` was set meanwhile."""
-        while not stop.is_set():
+    def wait(self, stopped: Callable[[], bool]) -> bool:
+        """Wait out the pause; False if the work was told to stop meanwhile."""
+        while not stopped():
             with self._lock:
                 delay = self._until - time.monotonic()
             if delay <= 0:
                 return True
-            stop.wait(min(delay, 0.2))
+            time.sleep(min(delay, 0.2))
         return False
 
 
@@ -101,28 +97,31 @@ def start_bulk_archive(
 @task()
 def bulk_task(run_pk: int) -> None:
     """Work on a bulk run for one slice; safe to run twice (the lease decides who works)."""
-    lease = Lease(BulkRun, run_pk)
-    if not lease.claim(Q(state=BulkRun.State.RUNNING)):
+    worker = leases.worker_name()
+    runs = BulkRun.objects.filter(pk=run_pk)
+    claimable = runs.filter(leases.claimable(), state=BulkRun.State.RUNNING)
+    if not claimable.update(worker=worker, lease_until=leases.lease_end()):
         return
     run = BulkRun.objects.select_related("actor").get(pk=run_pk)
-    stop = threading.Event()
     try:
-        with lease.kept(lost=stop), _stop_on_signals(stop):
-            _Slice(run, stop).work()
+        # Renews the lease; SIGTERM/SIGINT (db_worker stopping) make the slice end early.
+        with leases.Hold(runs, worker, listen=True) as hold:
+            _Slice(run, lambda: hold.lost or hold.stopping).work()
     finally:
-        if not _finish(run):
-            lease.release()
-            # Unless another worker took the run over (our lease was lost), queue the next slice.
-            if not BulkRun.objects.filter(pk=run_pk).exclude(worker="").exists():
-                bulk_task.enqueue(run_pk)
+        # Hand the run back and queue its next slice, unless recovery gave it to another
+        # worker meanwhile (our lease ran out): that one is queued already.
+        if not _finish(run) and runs.filter(worker=worker).update(
+            worker="", lease_until=timezone.now()
+        ):
+            bulk_task.enqueue(run_pk)
 
 
 class _Slice:
     """One task's turn on a run: settle leftovers, then archive until done, stopped or timed out."""
 
-    def __init__(self, run: BulkRun, stop: threading.Event) -> None:
+    def __init__(self, run: BulkRun, stopped: Callable[[], bool]) -> None:
         self.run = run
-        self.stop = stop
+        self.stopped = stopped
         self.end = time.monotonic() + SLICE_SECONDS
         self.gate = RateGate()
         self.queue = _Pending(run)
@@ -136,7 +135,7 @@ class _Slice:
                 if not self.run.items.filter(outcome=WORKING).exists():
                     break
                 # A dead worker's items wait for their attempts to age past the deadline.
-                self.stop.wait(0.5)
+                time.sleep(0.5)
                 continue
             threads = [
                 threading.Thread(target=self._thread, name=f"bulk-{self.run.pk}-{n}", daemon=True)
@@ -151,7 +150,7 @@ class _Slice:
         self.answers.flush()
 
     def _going(self) -> bool:
-        return not self.stop.is_set() and time.monotonic() < self.end
+        return not self.stopped() and time.monotonic() < self.end
 
     def _settle_leftovers(self) -> None:
         """Items a dead worker left working: re-read the session if it may have reached Devin."""
@@ -180,7 +179,7 @@ class _Slice:
 
     def _thread(self) -> None:
         try:
-            while self._going() and self.gate.wait(self.stop):
+            while self._going() and self.gate.wait(self.stopped):
                 item = self.queue.next()
                 if item is None:
                     return
@@ -296,34 +295,6 @@ def _finish(run: BulkRun) -> bool:
                 ip=run.ip,
             )
     return True
-
-
-@contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGTERM/SIGINT to the worker: finish the items in flight, hand the run back, return.
-
-    db_worker's own handler still runs (it ends the worker after this task). Only in the main
-    thread (where signals are delivered), and only over a handler that is a function.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-        before = previous[signal.Signals(signum)]
-        if callable(before):
-            before(signum, frame)
-
-    hooked = [sig for sig, before in previous.items() if callable(before)]
-    for sig in hooked:
-        signal.signal(sig, handler)
-    try:
-        yield
-    finally:
-        for sig in hooked:
-            signal.signal(sig, previous[sig])
 
 
 def recover_stale_runs() -> int:

@@ -1,97 +1,116 @@
-"""Leases on background runs: which worker holds a run, and until when.
+"""How a worker holds a row (a sync run) while it works on it: a lease in the database.
 
-A run (a BulkRun, a SyncRun) has `worker` and `lease_until`. A task claims it with a conditional
-UPDATE that only one worker can win, renews the lease from a small thread while it works (every
-quarter lease), and releases it when it stops. A run whose lease has expired belongs to no live
-worker any more (killed, OOM, machine lost), so recovery may hand it to another.
+The worker that claims a row writes its name and a lease end (`RUN_LEASE_SECONDS` ahead) with a
+conditional UPDATE, renews the lease from a small thread while it works, and releases it at the
+end. A worker killed outright (SIGKILL, OOM, a lost machine) stops renewing, so its lease runs
+out and recovery (dashboard.recovery) knows that no one holds the row any more. The renewing
+thread is fine inside a `db_worker` process; web workers never hold a lease.
+
+While it holds a row, the worker also listens for SIGTERM/SIGINT, so that a task can stop at its
+next safe point and hand its work back instead of being cut off by the service manager.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import secrets
+import signal
 import socket
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from types import FrameType, TracebackType
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Model, Q
+from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
 
 log = logging.getLogger(__name__)
 
-
-def worker_id() -> str:
-    """Unique per claim, and says where the holder runs (host and pid) for whoever debugs it."""
-    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"[:64]
+_Handler = Callable[[int, FrameType | None], Any] | int | None
 
 
-def lease_length() -> timedelta:
-    return timedelta(seconds=settings.RUN_LEASE_SECONDS)
+def worker_name() -> str:
+    """This process, as a lease holder: host and pid, which is what an operator looks for."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}"
+
+
+def lease_end() -> datetime:
+    return timezone.now() + timedelta(seconds=settings.RUN_LEASE_SECONDS)
 
 
 def claimable() -> Q:
-    """Runs that no live worker holds: never claimed, released, or whose lease has expired."""
-    return Q(worker="") | Q(lease_until__isnull=True) | Q(lease_until__lte=timezone.now())
+    """Rows no worker holds: never claimed, released, or whose holder's lease ran out."""
+    return Q(worker="") | Q(lease_until__isnull=True) | Q(lease_until__lt=timezone.now())
 
 
-class Lease:
-    """One worker's claim on one run (any model with `worker` and `lease_until`)."""
+class Hold[M: Model]:
+    """Keeps a claimed row's lease alive while the `with` block runs.
 
-    def __init__(self, model: type[Model], pk: int) -> None:
-        self.model = model
-        self.pk = pk
-        self.holder = worker_id()
+    `rows` is the claimed row as a queryset (`Model.objects.filter(pk=...)`); every renewal is
+    conditional on `worker` still being us, so a worker that lost its row (recovery ended it
+    after the lease ran out) notices (`lost`) instead of writing over whoever has it now.
+    With `listen=True`, SIGTERM and SIGINT set `stopping` (and still reach the handler that was
+    there before, e.g. db_worker's graceful shutdown) so the task can hand its work back.
+    """
 
-    def _mine(self) -> Q:
-        return Q(pk=self.pk, worker=self.holder)
+    def __init__(self, rows: QuerySet[M], worker: str, *, listen: bool = False) -> None:
+        self.rows = rows
+        self.worker = worker
+        self.listen = listen and threading.current_thread() is threading.main_thread()
+        self._lost = threading.Event()
+        self._stopping = threading.Event()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._renew, name="lease", daemon=True)
+        self._previous: dict[int, _Handler] = {}
 
-    def claim(self, condition: Q | None = None) -> bool:
-        """Take the run if no live worker holds it (and `condition` holds); False if taken."""
-        runs = self.model._default_manager.filter(claimable(), pk=self.pk)
-        if condition is not None:
-            runs = runs.filter(condition)
-        return bool(runs.update(worker=self.holder, lease_until=timezone.now() + lease_length()))
+    @property
+    def lost(self) -> bool:
+        return self._lost.is_set()
 
-    def renew(self) -> bool:
-        """Extend the lease; False if the run is no longer ours (it expired and was taken)."""
-        until = timezone.now() + lease_length()
-        return bool(self.model._default_manager.filter(self._mine()).update(lease_until=until))
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
 
-    def release(self) -> None:
-        """Give the run back: the next task (or recovery) may claim it at once."""
-        self.model._default_manager.filter(self._mine()).update(
-            worker="", lease_until=timezone.now()
-        )
+    def __enter__(self) -> Hold[M]:
+        if self.listen:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                self._previous[signum] = signal.signal(signum, self._on_signal)
+        self._thread.start()
+        return self
 
-    @contextmanager
-    def kept(self, lost: threading.Event) -> Iterator[None]:
-        """Renew the lease every quarter lease while the block runs; set `lost` if it is lost."""
-        done = threading.Event()
-        interval = max(0.05, settings.RUN_LEASE_SECONDS / 4)
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._done.set()
+        self._thread.join()
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
 
-        def heartbeat() -> None:
-            try:
-                while not done.wait(interval):
-                    if not self.renew():
-                        log.warning("lost the lease on %s %s", self.model.__name__, self.pk)
-                        lost.set()
-                        return
-            except Exception:
-                # A database hiccup: stop working rather than hold a run without a lease.
-                log.exception("could not renew the lease on %s %s", self.model.__name__, self.pk)
-                lost.set()
-            finally:
-                connection.close()
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        log.warning("%s received: handing back at the next safe point", signal.strsignal(signum))
+        self._stopping.set()
+        previous = self._previous.get(signum)
+        if callable(previous):
+            previous(signum, frame)
 
-        thread = threading.Thread(target=heartbeat, name=f"lease-{self.pk}", daemon=True)
-        thread.start()
+    def _renew(self) -> None:
+        every = max(settings.RUN_LEASE_SECONDS / 4, 0.05)
         try:
-            yield
+            while not self._done.wait(every):
+                try:
+                    renewed = self.rows.filter(worker=self.worker).update(lease_until=lease_end())
+                except Exception:  # a busy database: the next beat tries again
+                    log.warning("could not renew the lease of %s", self.rows.model, exc_info=True)
+                    continue
+                if not renewed:
+                    log.warning("%s lost its hold on a %s", self.worker, self.rows.model.__name__)
+                    self._lost.set()
+                    return
         finally:
-            done.set()
-            thread.join()
+            connection.close()  # this thread's own connection

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,13 +31,14 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_teardown(item: pytest.Item) -> Any:
-    """Let a test's Sync now thread finish before its database goes."""
-    for thread in threading.enumerate():
-        if thread.name.startswith("sync-"):
-            thread.join(timeout=60)
-    return (yield)
+@pytest.fixture
+def background_worker(live_server: Any, tmp_path: Any) -> Iterator[Any]:
+    """A real `manage.py db_worker` on the live server's database: it runs what the pages queue
+    (Sync now, the live refresh), and stops (SIGTERM) before the database is flushed."""
+    from tests.workers import worker
+
+    with worker(tmp_path) as process:
+        yield process
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,6 @@ from django_tasks_db.models import DBTaskResult
 
 from dashboard import bulk, sync
 from dashboard.bulk import bulk_task
-from dashboard.leases import Lease
 from dashboard.models import ActionAttempt, AuditEvent, BulkItem, BulkRun, Session
 from tests.workers import run_queued_tasks
 
@@ -286,16 +285,27 @@ def test_recovery_hands_back_runs_no_live_worker_holds(
     assert {BulkRun.objects.get(pk=pk).state for pk in (dead, alive, lost, fresh)} == {"running"}
 
 
-def test_one_run_is_held_by_one_worker(many: Any, operator: Any, settings: Any) -> None:
-    run = BulkRun.objects.create(actor=operator)
-    first, second = Lease(BulkRun, run.pk), Lease(BulkRun, run.pk)
-    assert first.claim() and not second.claim()
-    assert first.renew() and not second.renew()
-    BulkRun.objects.filter(pk=run.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
-    assert second.claim()  # expired: another worker may take it
-    assert not first.renew()  # and the first one knows it lost it
-    second.release()
-    assert BulkRun.objects.get(pk=run.pk).worker == ""
+def test_a_run_held_by_a_live_worker_is_left_to_it(
+    client: Client, many: Any, operator: Any
+) -> None:
+    client.force_login(operator)
+    row = Session.objects.filter(org__org_id="org-acme", is_archived=False).first()
+    assert row is not None
+    run_pk = start(client, [row.pk])
+    alive = timezone.now() + timedelta(minutes=1)
+    BulkRun.objects.filter(pk=run_pk).update(worker="elsewhere:1", lease_until=alive)
+    many.reset_stats()
+
+    bulk_task.call(run_pk)  # a second task for the run, on another worker
+
+    assert many.calls == []
+    assert BulkRun.objects.get(pk=run_pk).worker == "elsewhere:1"
+    assert BulkItem.objects.get(run_id=run_pk).outcome == "pending"
+    # Its lease runs out (the worker died): the next task takes the run over.
+    BulkRun.objects.filter(pk=run_pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+    bulk_task.call(run_pk)
+    assert BulkRun.objects.get(pk=run_pk).state == "done"
+    assert BulkItem.objects.get(run_id=run_pk).outcome == "ok"
 
 
 def test_a_resumed_run_settles_what_the_dead_worker_left_working(

@@ -30,16 +30,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 LEASE, DEADLINE = "3", "2"
 ENV = {"DASHBOARD_RUN_LEASE": LEASE, "DASHBOARD_ACTION_DEADLINE": DEADLINE}
-# Recovery as the scheduler runs it on every pass. Until the scheduler (`sync_sessions --loop`,
-# issue 13's other half) is merged, this stands in for it in its own process.
-RECOVERY = """
-import time
-from dashboard import actions, bulk
-while True:
-    bulk.recover_stale_runs()
-    actions.settle_open_attempts()
-    time.sleep(0.5)
-"""
+# The scheduler, which runs recovery on every pass (here every 0.5 s); its hourly syncs do not
+# come round during a test.
+SCHEDULER = ["sync_sessions", "--loop", "--interval", "3600", "--tick", "0.5"]
 
 
 @pytest.fixture(autouse=True)
@@ -49,8 +42,8 @@ def short_leases(settings: Any) -> None:
 
 
 @pytest.fixture
-def recovery(tmp_path: Path) -> Iterator[Process]:
-    process = Process(["shell", "-c", RECOVERY], tmp_path / "recovery.log", **ENV)
+def scheduler(tmp_path: Path) -> Iterator[Process]:
+    process = Process(SCHEDULER, tmp_path / "scheduler.log", **ENV)
     yield process
     process.stop()
 
@@ -108,7 +101,7 @@ def assert_complete(run_pk: int, fake: Any, n: int) -> None:
 
 
 def test_a_killed_worker_loses_nothing(
-    tmp_path: Path, fake: Any, acme: Organization, operator: Any, recovery: Process
+    tmp_path: Path, fake: Any, acme: Organization, operator: Any, scheduler: Process
 ) -> None:
     ids = add_sessions(fake, acme, 300, "nightly")
     fake.latency = 0.1

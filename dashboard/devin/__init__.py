@@ -7,13 +7,16 @@ catch `DevinError` and nothing else.
 
 - `errors`: the DevinError hierarchy and its `Kind`s.
 - `schema`: Session, PullRequest, SessionPage, Identity, their parsing, normalize_session_id.
+- `conversation`: Message, MessagePage, Attachment, AttachmentList, tags: their parsing.
 - `query`: SessionQuery, the filters of the sessions list.
 - `problems`: problem bodies, Retry-After, clipping untrusted text.
 - `transport`: the shared httpx client, auth, timeouts, retries, failure classification.
-- `client`: DevinClient, one method per endpoint.
+- `client`: DevinClient, one method per endpoint; `session_parts`: its calls about a session's
+  messages, tags and attachments.
 """
 
 from dashboard.devin.client import DevinClient
+from dashboard.devin.conversation import Attachment, AttachmentList, Message, MessagePage
 from dashboard.devin.errors import (
     BadCredentials,
     BadResponse,
@@ -38,6 +41,8 @@ from dashboard.devin.schema import (
 )
 
 __all__ = [
+    "Attachment",
+    "AttachmentList",
     "BadCredentials",
     "BadResponse",
     "Conflict",
@@ -47,6 +52,8 @@ __all__ = [
     "Identity",
     "Invalid",
     "Kind",
+    "Message",
+    "MessagePage",
     "Misconfigured",
     "NotFound",
     "PullRequest",

@@ -28,6 +28,7 @@ from dashboard.devin.schema import (
     parse_page,
     parse_session,
 )
+from dashboard.devin.session_parts import SessionPartCalls
 from dashboard.devin.transport import BearerAuth, Transport, api_host, shared_client
 
 if TYPE_CHECKING:
@@ -38,8 +39,9 @@ logger = logging.getLogger(__name__)
 _TOKEN_CHARS: Final = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no spaces: a header value
 
 
-class DevinClient:
-    """Calls the Devin API v3 for one organization with one token.
+class DevinClient(SessionPartCalls):
+    """Calls the Devin API v3 for one organization with one token. The calls about a session's
+    messages, tags and attachments come from `SessionPartCalls`.
 
     Cheap to create (one per request is fine): the connection pool is shared by the process.
     Tests pass `http` (an httpx.Client with a MockTransport), `sleep` and `clock`. Every failure
@@ -179,6 +181,28 @@ class DevinClient:
         # handle_unarchive_session_v3_organizations__org_id__sessions__devin_id__unarchive_post;
         # https://docs.devin.ai/api-reference/v3/sessions/post-organizations-sessions-unarchive
         return self._post_to_session(session_id, "unarchive", deadline)
+
+    def terminate_session(
+        self, session_id: str, *, archive: bool = False, deadline: float | None = None
+    ) -> Session:
+        """Terminate a session (needs ManageOrgSessions): it stops for good and cannot be
+        resumed; with `archive` it is archived too. The answer has status_detail/category/
+        subcategory/structured_output null, as an archive's does: re-read the session for them.
+        """
+        sid, path = self._session_path(session_id)
+        params = [("archive", "true" if archive else "false")]
+        # Spec operation
+        # handle_terminate_session_v3_organizations__org_id__sessions__devin_id__delete;
+        # https://docs.devin.ai/api-reference/v3/sessions/delete-organizations-sessions
+        return self._transport.call(
+            "DELETE",
+            path,
+            parse_session,
+            operation="terminate",
+            session_id=sid,
+            params=params,
+            deadline=deadline,
+        )
 
     def _post_to_session(self, session_id: str, action: str, deadline: float | None) -> Session:
         """POST /v3/organizations/{org_id}/sessions/{devin_id}/{action}; the session it returns."""

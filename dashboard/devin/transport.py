@@ -168,6 +168,7 @@ class Transport:
         operation: str,
         session_id: str = "",
         params: list[tuple[str, str]] | None = None,
+        json_body: object = None,
         deadline: float | None = None,
     ) -> T:
         """Send a request with the retry rules of `_fetch` and parse the JSON answer.
@@ -177,7 +178,7 @@ class Transport:
         """
         error: DevinError
         try:
-            body = self._fetch(method, path, params, deadline)
+            body = self._fetch(method, path, params, json_body, deadline)
         except DevinError as exc:
             error = exc
         else:
@@ -198,12 +199,13 @@ class Transport:
         method: str,
         path: str,
         params: list[tuple[str, str]] | None,
+        json_body: object,
         deadline: float | None,
     ) -> object:
         """Send until an answer can be used or retrying is no longer allowed; the JSON body.
 
         Retries: a GET changes nothing, so it is retried on 429/502/503/504 and on any network
-        failure. A POST (archive, unarchive) is retried only when it certainly never reached the
+        failure. Other methods (POST, PUT, DELETE) are retried only when they never reached the
         server (it could not connect) or when the server answered 429, which means it refused
         the request without acting, and said in Retry-After when to come back. A POST that timed
         out while waiting for the answer may have been applied, so it is not sent again.
@@ -221,7 +223,7 @@ class Transport:
             raise make_error(Kind.OUT_OF_TIME, detail=f"{max(left, 0.0):.2f}s left")
         while True:
             attempt += 1
-            outcome = self._send(method, self.base_url + path, params, _timeout(left))
+            outcome = self._send(method, self.base_url + path, params, json_body, _timeout(left))
             if isinstance(outcome, httpx.Response):
                 if outcome.is_success:
                     return self._json(outcome, method)
@@ -267,6 +269,7 @@ class Transport:
         method: str,
         url: str,
         params: list[tuple[str, str]] | None,
+        json_body: object,
         timeout: httpx.Timeout,
     ) -> httpx.Response | _Failure:
         """One attempt. Returns the response, or a _Failure if no HTTP answer came back.
@@ -278,6 +281,7 @@ class Transport:
             method,
             url,
             params=tuple(params) if params else None,
+            json=json_body,
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
             timeout=timeout,
         )

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("dashboard", "0006_durable_runs"),
+        ("dashboard", "0009_accounts"),
     ]
 
     operations = [
