@@ -108,41 +108,84 @@ def perform(
     actor_name: str = "",
     ip: str | None = None,
     context: str = "",
-    bulk_item: BulkItem | None = None,
     deadline: float | None = None,
-    store: bool = True,
-    max_tries: int = 0,
 ) -> ActionResult:
     """Do `action` on `session` at Devin; see the module docstring. Never raises for Devin trouble.
 
     Call it outside a transaction: the attempt must be committed before Devin is called.
     `deadline` (time.monotonic) bounds the call and the re-read; default ACTION_DEADLINE_SECONDS.
-    `context` starts the audit detail ("bulk #12"). With `store=False` the caller stores the
-    answer (`result.answer`) itself: a bulk run re-reads and stores its sessions in batches
-    (`store_answers`), which store the same rows. With `max_tries`, a 429 whose wait is
-    within RETRY_AFTER_CAP_SECONDS puts the bulk item back in the queue instead of failing it,
-    until the item has been tried that many times. With a bulk item, `result.session` is the
-    session as passed, not re-read from the database (a run does not show it).
+    `context` starts the audit detail. `result.session` is the row as stored afterwards.
     """
+    attempt = _begin(session, action, actor, actor_name, ip, context, None)
+    assert attempt is not None  # only a bulk item can be taken by someone else
+    return _carry_out(attempt, session, deadline, store=True, max_tries=0)
+
+
+def perform_bulk_item(
+    item: BulkItem,
+    action: str,
+    *,
+    actor: User | None,
+    ip: str | None,
+    context: str,
+    max_tries: int,
+) -> ActionResult | None:
+    """`perform` for one item of a bulk run, which claims it (pending → working) in the
+    transaction that writes its attempt: None if another thread or worker took it first.
+
+    The answer is not stored here: the run stores its answers in batches (`store_answers`),
+    which store the same rows. A 429 whose wait is within RETRY_AFTER_CAP_SECONDS puts the item
+    back in the queue instead of failing it, until it has been tried `max_tries` times.
+    `result.session` is the item's session as passed, not read again.
+    """
+    if item.session is None:
+        raise ValueError("a bulk item whose session is gone has nothing to act on")
+    attempt = _begin(item.session, action, actor, "", ip, context, item)
+    if attempt is None:
+        return None
+    return _carry_out(attempt, item.session, None, store=False, max_tries=max_tries)
+
+
+def _begin(
+    session: Session,
+    action: str,
+    actor: User | None,
+    actor_name: str,
+    ip: str | None,
+    context: str,
+    bulk_item: BulkItem | None,
+) -> ActionAttempt | None:
+    """Write the attempt (and claim its bulk item) and commit, before Devin is called."""
     if action not in CALLS:
         raise ValueError(f"unknown action {action!r}")
+    with transaction.atomic():
+        if bulk_item is not None:
+            pending = BulkItem.objects.filter(pk=bulk_item.pk, outcome=BulkItem.Outcome.PENDING)
+            if not pending.update(outcome=BulkItem.Outcome.WORKING):
+                return None
+        return ActionAttempt.objects.create(
+            org=session.org,
+            session=session,
+            devin_id=session.session_id,
+            action=action,
+            actor=actor if actor is not None and actor.pk else None,
+            actor_name=actor_name or (actor.get_username() if actor is not None else ""),
+            ip=ip,
+            context=context[:200],
+            bulk_item=bulk_item,
+        )
+
+
+def _carry_out(
+    attempt: ActionAttempt, session: Session, deadline: float | None, *, store: bool, max_tries: int
+) -> ActionResult:
+    """Call Devin, check, note can_manage, re-read and store (if `store`), settle."""
     org = session.org
-    attempt = ActionAttempt.objects.create(
-        org=org,
-        session=session,
-        devin_id=session.session_id,
-        action=action,
-        actor=actor if actor is not None and actor.pk else None,
-        actor_name=actor_name or (actor.get_username() if actor is not None else ""),
-        ip=ip,
-        context=context[:200],
-        bulk_item=bulk_item,
-    )
     # Counted from here: time spent waiting for the database is not Devin's to lose.
     deadline = deadline_in() if deadline is None else deadline
     try:
         client = org.client()
-        answer = CALLS[action](client)(session.session_id, deadline=deadline)
+        answer = CALLS[attempt.action](client)(session.session_id, deadline=deadline)
         check_answer(session, answer)
     except (devin.DevinError, CredentialDecryptError) as exc:
         return _failed(attempt, session, exc, max_tries)
@@ -153,7 +196,7 @@ def perform(
         if store:
             _store_newer(org, [answer], {} if fresh is None else {fresh.session_id: fresh})
         _settle(attempt, AuditEvent.Outcome.OK, detail="", item=BulkItem.Outcome.OK)
-    if bulk_item is None:
+    if attempt.bulk_item_id is None:
         session.refresh_from_db()
     return ActionResult(Outcome.DONE, session, answer=answer)
 

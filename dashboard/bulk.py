@@ -183,28 +183,25 @@ class _Slice:
                 item = self.queue.next()
                 if item is None:
                     return
-                # Claim it (pending -> working): another thread or worker may have taken it.
-                if BulkItem.objects.filter(pk=item.pk, outcome=PENDING).update(outcome=WORKING):
-                    self._archive(item)
+                self._archive(item)
         finally:
             connection.close()
 
     def _archive(self, item: BulkItem) -> None:
         session = item.session
+        if session is None:
+            BulkItem.objects.filter(pk=item.pk, outcome=PENDING).update(
+                outcome=BulkItem.Outcome.SKIPPED, error=wording.NO_LONGER_IN_DASHBOARD
+            )
+            return
         try:
-            if session is None:
-                BulkItem.objects.filter(pk=item.pk, outcome=WORKING).update(
-                    outcome=BulkItem.Outcome.SKIPPED, error=wording.NO_LONGER_IN_DASHBOARD
-                )
-                return
-            result = actions.perform(
-                session,
+            # Claims the item (pending -> working) with its attempt: None if another took it.
+            result = actions.perform_bulk_item(
+                item,
                 self.run.action,
                 actor=self.run.actor,
                 ip=self.run.ip,
                 context=f"bulk #{self.run.pk}",
-                bulk_item=item,
-                store=False,
                 max_tries=MAX_TRIES,
             )
         except Exception:
@@ -212,6 +209,8 @@ class _Slice:
             BulkItem.objects.filter(pk=item.pk, outcome=WORKING).update(
                 outcome=BulkItem.Outcome.FAILED, error=wording.INTERNAL_ERROR
             )
+            return
+        if result is None:
             return
         if result.requeued:
             backoff = result.retry_after or random.uniform(0.5, 4.0)
