@@ -248,8 +248,9 @@ class _Answers:
     with one re-read for fresh badges (`actions.store_answers`).
 
     The thread that fills a batch makes the call, so re-reads count within the run's concurrency
-    bound. Until its batch is stored a session's row shows its state before the run; a worker
-    killed meanwhile leaves that to the next sync (the item and its audit event are settled).
+    bound. Until its batch is stored a session's row shows its state before the run; if the
+    worker is killed meanwhile, the task that resumes the run re-reads those sessions first (the
+    items and their audit events are settled already).
     """
 
     def __init__(self, action: str) -> None:
