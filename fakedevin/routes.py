@@ -18,7 +18,12 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from .faults import BODY_FAULTS, BODY_TRANSFORMS, malformed_json
+from .faults import (
+    BODY_FAULTS,
+    BODY_TRANSFORMS,
+    UNREADABLE_BODY,
+    malformed_json,
+)
 from .query import BadParams, ParamError, flag, parse_list_query
 from .state import MANAGE, VIEW, FakeState, Principal
 from .store import canonical_session_id
@@ -137,6 +142,8 @@ def _api_call(fake: FakeState, request: Request) -> Response | None:
         if fault is not None and fault.kind in BODY_FAULTS and response.status < 300:
             if fault.kind == "malformed_json":
                 response.body = malformed_json(response.body)
+            elif fault.kind == "unreadable_body":
+                response.body = UNREADABLE_BODY
             else:
                 response = json_response(
                     response.status, BODY_TRANSFORMS[fault.kind](response.payload)

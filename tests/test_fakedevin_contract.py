@@ -345,3 +345,34 @@ def test_missing_fields_fault_really_fails_validation(
 def test_unknown_enum_fault_fails_validation(fake: FakeDevin, client: httpx.Client) -> None:
     fake.inject("unknown_enum")
     assert not is_valid(client.get(sessions_url(_some_session(fake))).json(), ONE, "get", 200)
+
+
+# The odd-data faults send what the spec allows (long strings, odd ids and times); the bad item
+# does not, so a client's per-item tolerance is tested against a real contract violation.
+@pytest.mark.parametrize("kind", ["odd_ids", "odd_times", "other_session", "other_org"])
+def test_odd_but_valid_faults_stay_within_the_spec(
+    fake: FakeDevin, client: httpx.Client, kind: str
+) -> None:
+    fake.inject(kind, count=2)
+    assert_valid(client.get(sessions_url(), params={"first": 10}), LIST, 200)
+    assert_valid(client.get(sessions_url(_some_session(fake))), ONE, 200)
+
+
+def test_bad_item_fault_breaks_only_the_middle_item(fake: FakeDevin, client: httpx.Client) -> None:
+    fake.inject("bad_item")
+    page = client.get(sessions_url(), params={"first": 5}).json()
+    assert not is_valid(page, LIST, "get", 200)
+    valid = [is_valid(item, ONE, "get", 200) for item in page["items"]]
+    assert valid == [True, True, False, True, True]
+
+
+def test_long_strings_break_the_spec_only_in_its_enums(
+    fake: FakeDevin, client: httpx.Client
+) -> None:
+    # 10 kB in every text field: the spec bounds no string, but it lists the enums' values.
+    fake.inject("long_strings")
+    session = client.get(sessions_url(_some_session(fake))).json()
+    assert len(session["subcategory"]) == 10_000 and not is_valid(session, ONE, "get", 200)
+    enums = {"status": "running", "status_detail": "working", "category": "other"}
+    session.update(enums, origin="api", devin_mode="normal")
+    assert is_valid(session, ONE, "get", 200)
