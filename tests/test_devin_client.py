@@ -377,7 +377,7 @@ def test_get_session_rejects_what_cannot_be_an_id_before_any_request(bad: str) -
     ],
 )
 def test_an_odd_session_id_is_one_url_encoded_path_segment(session_id: str, segment: str) -> None:
-    answer = httpx.Response(200, json=session_json())
+    answer = httpx.Response(200, json=session_json(session_id=session_id))
     api = FakeApi(answer, answer)
 
     api.client().get_session(session_id)
@@ -388,6 +388,25 @@ def test_an_odd_session_id_is_one_url_encoded_path_segment(session_id: str, segm
         prefix + segment,
         prefix + segment + "/archive",
     ]
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        ({"session_id": "devin-other"}, "session devin-other of org-test123, not the one asked"),
+        ({"org_id": "org-other"}, "session devin-abc123 of org-other, not the one asked for"),
+    ],
+)
+def test_get_session_refuses_an_answer_about_another_session(
+    answer: dict[str, str], said: str
+) -> None:
+    api = FakeApi(httpx.Response(200, json=session_json(**answer)))
+
+    with pytest.raises(BadResponse) as caught:
+        api.client().get_session("devin-abc123")
+
+    assert said in caught.value.detail
+    assert (caught.value.operation, caught.value.maybe_applied) == ("get", False)
 
 
 # --- configuration and secrecy ----------------------------------------------------------------

@@ -171,14 +171,27 @@ class DevinClient:
         return error
 
     def get_session(self, session_id: str) -> Session:
-        """Fetch one session (needs ViewOrgSessions). Raises NotFound if it does not exist."""
+        """Fetch one session (needs ViewOrgSessions). Raises NotFound if it does not exist, and
+        BadResponse if the answer is about another session or org."""
         sid = canonical_session_id(session_id)
+
+        def parse(body: object) -> Session:
+            # An answer about another session (or org) must never be stored as this one.
+            session = parse_session(body)
+            if session.session_id != sid or session.org_id != self.org_id:
+                raise make_error(
+                    Kind.BAD_RESPONSE,
+                    detail=f"the answer was about session {clip(session.session_id, 80)} of "
+                    f"{clip(session.org_id, 80)}, not the one asked for",
+                )
+            return session
+
         # Spec operation handle_get_session_v3_organizations__org_id__sessions__devin_id__get;
         # https://docs.devin.ai/api-reference/v3/sessions/get-organizations-session
         return self._transport.call(
             "GET",
             f"/v3/organizations/{self.org_id}/sessions/{_segment(sid)}",
-            parse_session,
+            parse,
             operation="get",
             session_id=sid,
         )

@@ -50,6 +50,8 @@ def _orgs_with_stats() -> QuerySet[Organization]:
         session_count=Coalesce(Subquery(sessions), Value(0), output_field=IntegerField()),
         last_sync_at=Subquery(latest_sync.values("started_at")[:1]),
         last_sync_state=Subquery(latest_sync.values("state")[:1]),
+        last_sync_skipped=Subquery(latest_sync.values("skipped")[:1]),
+        last_sync_skipped_detail=Subquery(latest_sync.values("skipped_detail")[:1]),
     )
 
 

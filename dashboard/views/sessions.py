@@ -106,7 +106,8 @@ def _latest_runs(orgs: list[Organization]) -> dict[int, SyncRun]:
     latest: dict[int, SyncRun] = {}
     runs = SyncRun.objects.filter(org_id__in=[o.pk for o in orgs]).order_by("org_id", "-started_at")
     # At most sync.KEEP_RUNS runs per org are scanned: sync.prune_runs drops older ones.
-    for run in runs.only("org_id", "state", "started_at", "finished_at", "error", "pages", "seen"):
+    shown = ("state", "started_at", "finished_at", "error", "pages", "seen", "skipped")
+    for run in runs.only("org_id", *shown, "skipped_detail"):
         latest.setdefault(run.org_id, run)
     return latest
 
