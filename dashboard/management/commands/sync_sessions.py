@@ -15,7 +15,8 @@ from dashboard.models import Organization, SyncRun
 class Command(BaseCommand):
     help = (
         "Fetch sessions from the Devin API into the dashboard. The first run of an org is full; "
-        "later runs ask only for sessions updated since the last success (minus an overlap)."
+        "later runs ask only for sessions updated since the newest change the last success saw "
+        "(minus an overlap)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
