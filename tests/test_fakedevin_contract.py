@@ -1,4 +1,5 @@
-"""Every normal response of the fake validates against the published v3 spec.
+"""Every normal response of the fake validates against the published v3 spec, and every request
+sent to it (these tests' own, and DevinClient's) validates too (tests/spec_requests.py).
 
 The schemas come from the operations in ``tests/spec/devin-v3-sessions.openapi.yaml`` (the
 response declared for that path, method and status), not hand-written ones. The spec is
@@ -24,8 +25,10 @@ from jsonschema import Draft202012Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
+from dashboard.devin import DevinClient, SessionQuery
 from fakedevin import FakeDevin
 from fakedevin.seed import STATUS_COMBOS
+from tests.spec_requests import SpecRequests
 
 SPEC_PATH = Path(__file__).parent / "spec" / "devin-v3-sessions.openapi.yaml"
 SPEC: dict[str, Any] = yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))
@@ -94,10 +97,32 @@ def no_faults(fake: FakeDevin) -> Iterator[None]:
     fake.clear_faults()
 
 
+# Every request these tests send is checked against the spec; one that breaks it on purpose says
+# so with @pytest.mark.bad_request and is then expected to be caught.
+SENT = SpecRequests()
+
+
+@pytest.fixture(autouse=True)
+def requests_follow_the_spec(request: pytest.FixtureRequest) -> Iterator[None]:
+    SENT.reset()
+    yield
+    if request.node.get_closest_marker("bad_request") is None:
+        assert SENT.problems == []
+    else:
+        assert SENT.problems, "a request that breaks the spec on purpose was not caught"
+
+
+def api_client(fake: FakeDevin, token: str) -> httpx.Client:
+    return httpx.Client(
+        base_url=fake.url,
+        headers={"Authorization": f"Bearer {token}"},
+        event_hooks={"request": [SENT.hook]},
+    )
+
+
 @pytest.fixture
 def client(fake: FakeDevin) -> Iterator[httpx.Client]:
-    token = fake.tokens[ORG]["manage"]
-    with httpx.Client(base_url=fake.url, headers={"Authorization": f"Bearer {token}"}) as c:
+    with api_client(fake, fake.tokens[ORG]["manage"]) as c:
         yield c
 
 
@@ -120,7 +145,7 @@ def test_the_spec_resolves_and_rejects_garbage() -> None:
 def test_self(fake: FakeDevin) -> None:
     for org, kinds in fake.tokens.items():
         for token in kinds.values():
-            with httpx.Client(base_url=fake.url, headers={"Authorization": f"Bearer {token}"}) as c:
+            with api_client(fake, token) as c:
                 body = assert_valid(c.get("/v3/self"), SELF, 200)
             assert body["org_id"] == org
 
@@ -201,22 +226,19 @@ def test_added_session_defaults_validate(fake: FakeDevin, client: httpx.Client) 
 
 
 def _view_client(fake: FakeDevin) -> httpx.Client:
-    token = fake.tokens[ORG]["view"]
-    return httpx.Client(base_url=fake.url, headers={"Authorization": f"Bearer {token}"})
+    return api_client(fake, fake.tokens[ORG]["view"])
 
 
 def _other_org_client(fake: FakeDevin) -> httpx.Client:
-    token = fake.tokens["org-globex"]["manage"]
-    return httpx.Client(base_url=fake.url, headers={"Authorization": f"Bearer {token}"})
+    return api_client(fake, fake.tokens["org-globex"]["manage"])
 
 
 def _anonymous_client(fake: FakeDevin) -> httpx.Client:
-    return httpx.Client(base_url=fake.url, headers={"Authorization": "Bearer cog_unknown"})
+    return api_client(fake, "cog_unknown")
 
 
 def _manage_client(fake: FakeDevin) -> httpx.Client:
-    token = fake.tokens[ORG]["manage"]
-    return httpx.Client(base_url=fake.url, headers={"Authorization": f"Bearer {token}"})
+    return api_client(fake, fake.tokens[ORG]["manage"])
 
 
 def _some_session(fake: FakeDevin) -> str:
@@ -287,8 +309,10 @@ ERROR_CASES: list[
 
 @pytest.mark.parametrize(
     ("make_client", "method", "spec_path", "url", "status"),
-    [case[1:] for case in ERROR_CASES],
-    ids=[case[0] for case in ERROR_CASES],
+    [
+        pytest.param(*case[1:], id=case[0], marks=[pytest.mark.bad_request] * (case[-1] == 422))
+        for case in ERROR_CASES
+    ],
 )
 def test_error_responses_validate(
     fake: FakeDevin,
@@ -376,3 +400,57 @@ def test_long_strings_break_the_spec_only_in_its_enums(
     enums = {"status": "running", "status_detail": "working", "category": "other"}
     session.update(enums, origin="api", devin_mode="normal")
     assert is_valid(session, ONE, "get", 200)
+
+
+# --- what DevinClient sends -------------------------------------------------------------------
+
+
+def test_every_request_the_dashboards_client_sends_follows_the_spec(fake: FakeDevin) -> None:
+    added = fake.add_session(ORG, session_id="devin-ä b/c?#%", tags=["x", "y z"])
+    every_filter = SessionQuery(
+        first=3,
+        updated_after=0,
+        updated_before=NOW * 2,
+        created_after=0,
+        created_before=NOW * 2,
+        is_archived=False,
+        session_ids=[added["session_id"], "devin-abc"],
+        tags=["x", "y z"],
+    )
+    with httpx.Client(event_hooks={"request": [SENT.hook]}) as http:
+        token = fake.tokens[ORG]["manage"]
+        devin = DevinClient(base_url=fake.url, org_id=ORG, token=token, http=http)
+        devin.whoami()
+        pages = list(devin.list_sessions(every_filter))
+        walked = list(devin.list_sessions(SessionQuery(first=200, is_archived=True)))
+        devin.get_session(added["session_id"])
+        devin.archive_session(added["session_id"])
+        devin.unarchive_session(added["session_id"])
+
+    assert [s.session_id for page in pages for s in page.items] == [added["session_id"]]
+    assert len(walked) > 1  # the cursor (`after`) was sent too
+    assert {line.split("?")[0] for line in SENT.seen} == {
+        "GET /v3/self",
+        f"GET {sessions_url()}",
+        f"GET {sessions_url('devin-%C3%A4%20b%2Fc%3F%23%25')}",
+        f"POST {sessions_url('devin-%C3%A4%20b%2Fc%3F%23%25', 'archive')}",
+        f"POST {sessions_url('devin-%C3%A4%20b%2Fc%3F%23%25', 'unarchive')}",
+    }
+    # Arrays as repeated keys, as the spec's exploded form style says.
+    assert any("tags=x&tags=y+z" in line for line in SENT.seen)
+
+
+@pytest.mark.bad_request
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"first": "0"},
+        {"is_archived": "perhaps"},
+        {"updated_after": "1.5"},
+        {"tags": "a", "sort": "new"},
+    ],
+)
+def test_the_request_check_catches_what_the_spec_refuses(
+    client: httpx.Client, params: dict[str, str]
+) -> None:
+    client.get(sessions_url(), params=params)
