@@ -1,14 +1,18 @@
 from __future__ import annotations
 
 from datetime import UTC
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
 from dashboard import crypto, vocabulary
+
+if TYPE_CHECKING:
+    from dashboard.devin import DevinClient
 
 DEFAULT_BASE_URL = "https://api.devin.ai"
 
@@ -65,17 +69,17 @@ class Organization(models.Model):
     def token_hint(self) -> str:
         return f"cog_…{self.token_last4}" if self.token_last4 else "not set"
 
-    def set_token(self, token: str, by: Any = None) -> None:
+    def set_token(self, token: str, by: User | AnonymousUser | None = None) -> None:
         self.token_ciphertext = crypto.encrypt(token)
         self.token_last4 = token[-4:]
-        self.token_set_by = by if by is not None and by.pk else None
+        self.token_set_by = by if isinstance(by, User) and by.pk else None
         self.token_set_at = timezone.now()
         self.health = self.Health.UNKNOWN
         self.health_detail = ""
         self.health_checked_at = None
         self.can_manage = None
 
-    def client(self) -> Any:
+    def client(self) -> DevinClient:
         """A Devin API client for this org. Raises CredentialDecryptError if the key is wrong."""
         from dashboard.devin import DevinClient
 

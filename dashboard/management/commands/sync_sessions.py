@@ -77,6 +77,7 @@ class Command(BaseCommand):
                 self.stdout.write(
                     f"{org.org_id}: {'full' if run.full else 'incremental'} sync ok, "
                     f"{run.pages} pages, {run.seen} seen, {run.created} new, {run.updated} updated"
+                    + (f", {run.skipped} could not be read" if run.skipped else "")
                 )
             else:
                 failed = True
