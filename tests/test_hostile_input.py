@@ -130,6 +130,8 @@ def test_a_huge_id_in_the_path_is_a_404(client: Client, world: World, name: str,
         ("get", "/audit/", {"a\x00": "1"}),
         ("post", "/sessions/track/", {"ref": "devin-a\x00b"}),
         ("post", "/sign-ins/unlock/", {"username": "ops\x00"}),
+        *(("get", "/", {name: "x\x00"}) for name in ("status", "tag", "detail", "category")),
+        *(("get", "/audit/", {name: "x\x00"}) for name in ("end", "origin", "action")),
     ],
 )
 def test_a_nul_anywhere_is_a_clear_400(
