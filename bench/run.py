@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     import django
 
     django.setup()
-    from bench import figures
+    from bench import background, figures
     from bench.harness import FULL, QUICK, RESULTS, Harness
 
     plan = QUICK if args.quick else FULL
@@ -131,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         figures.archive_overhead(h)
         figures.bulk_archive(h)
         figures.first_load(h)
+        background.sync_now_latency(h)
     finally:
         h.close()
         if not args.keep:

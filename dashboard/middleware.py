@@ -103,7 +103,8 @@ def _has_nul(params: QueryDict) -> bool:
 class RejectNulMiddleware:
     """Answers 400, with a page that says why, to a NUL character in a query or form value.
 
-    Last in the chain, so the answer still gets every security header on its way out.
+    After every middleware that adds a header, so the answer still gets every security header on
+    its way out; before the ones that read a form (the sign-in lockout of django-axes).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:

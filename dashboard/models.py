@@ -213,7 +213,7 @@ class SyncRun(models.Model):
     skipped = models.PositiveIntegerField(default=0)
     skipped_detail = models.TextField(blank=True)
     # The newest updated_at among the sessions this run and the runs before it saw, by Devin's
-    # clock: the next incremental sync starts there, minus the overlap (sync.window_start).
+    # clock: the next incremental sync starts there, minus the overlap (syncruns.window_start).
     newest_updated_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     triggered_by = models.ForeignKey(
@@ -236,6 +236,20 @@ class SyncRun(models.Model):
 
     def __str__(self) -> str:
         return f"sync of {self.org} at {self.started_at:%Y-%m-%d %H:%M} ({self.state})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in self.ACTIVE
+
+    @property
+    def stalled(self) -> bool:
+        """Marked running, but no worker holds it any more (its lease ran out): the page must
+        not say "running", and recovery is about to end it and queue the next one."""
+        return (
+            self.state == self.State.RUNNING
+            and self.lease_until is not None
+            and self.lease_until < timezone.now()
+        )
 
 
 class AuditEvent(models.Model):
@@ -267,8 +281,7 @@ class AuditEvent(models.Model):
         indexes = [
             models.Index(fields=["org", "-at"], name="audit_org_at"),
             models.Index(fields=["action", "-at"], name="audit_action_at"),
-            # Sign-in throttling counts one username's recent events on every sign-in (an
-            # unauthenticated path), and the Audit page filters by actor.
+            # The Audit page filters by actor, and a non-admin sees their own sign-in events.
             models.Index(fields=["actor_name", "-at"], name="audit_actor_at"),
         ]
 
@@ -366,3 +379,16 @@ class ActionAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.devin_id} ({self.outcome or 'open'})"
+
+
+class Profile(models.Model):
+    """What the dashboard keeps about a user beyond Django's User; made when first needed."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="profile"
+    )
+    # Set when an admin gives a one-time password: the next sign-in must choose a new one.
+    must_change_password = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"profile of {self.user}"

@@ -34,11 +34,21 @@ def chromium_path() -> str:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item) -> Any:
-    """Let a test's background work (Sync now, bulk archive) finish before its database goes."""
+    """Let a test's bulk archive threads finish before its database goes."""
     for thread in threading.enumerate():
-        if thread.name.startswith(("sync-", "bulk-")):
+        if thread.name.startswith("bulk-"):
             thread.join(timeout=60)
     return (yield)
+
+
+@pytest.fixture
+def background_worker(live_server: Any, tmp_path: Any) -> Iterator[Any]:
+    """A real `manage.py db_worker` on the live server's database: it runs what the pages queue
+    (Sync now, the live refresh), and stops (SIGTERM) before the database is flushed."""
+    from tests.workers import worker
+
+    with worker(tmp_path) as process:
+        yield process
 
 
 @pytest.fixture(scope="session")

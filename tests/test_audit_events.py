@@ -34,6 +34,9 @@ REQUIRED = {
     ("sync", "ok"): "sync run",
     ("membership_changed", "ok"): "membership change",
     ("sign_in_unlocked", "ok"): "sign-in unlocked",
+    ("password_reset", "ok"): "password reset by an admin",
+    ("password_changed", "ok"): "password changed",
+    ("signed_out_elsewhere", "ok"): "signed out everywhere else",
 }
 
 
@@ -92,7 +95,16 @@ def test_the_trail_covers_every_kind_of_event(
         Client().post("/login/", {"username": "viewer", "password": "guess"})
     unlocker = Client()
     unlocker.force_login(admin)
-    assert unlocker.post("/sign-ins/unlock/", {"username": "viewer"}).status_code == 302
+    assert unlocker.post("/team/unlock/", {"username": "viewer"}).status_code == 302
+    # An admin gives the operator a one-time password; the operator changes it, and signs out
+    # their other sessions.
+    page = unlocker.post(f"/team/{operator.pk}/password/", {"how": "one-time"})
+    one_time = page.context["secret"]
+    ops_again = Client()
+    assert ops_again.post("/login/", {"username": "operator", "password": one_time}).status_code
+    new = {"old_password": one_time, "new_password1": PASSWORD, "new_password2": PASSWORD}
+    assert ops_again.post("/account/password/", new).status_code == 302
+    assert ops_again.post("/account/sign-out-everywhere/").status_code == 302
 
     recorded = set(AuditEvent.objects.values_list("action", "outcome"))
     missing = [words for key, words in REQUIRED.items() if key not in recorded]
@@ -126,6 +138,11 @@ def test_the_trail_covers_every_kind_of_event(
     }
     assert one("sign_in_locked").actor_name == "viewer"
     assert one("sign_in_unlocked").actor == admin
+    assert one("password_reset").detail == (
+        "operator: one-time password, to be changed at their next sign-in"
+    )
+    assert one("password_changed").actor == operator
+    assert one("signed_out_elsewhere").actor == operator
     # Events from a request say where it came from (the test client's address); bulk archive
     # events, written later by worker threads, carry the address of the request that started it.
     from_requests = AuditEvent.objects.exclude(action="sync").exclude(actor_name="sync job")

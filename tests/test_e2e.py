@@ -220,7 +220,13 @@ def test_admin_adds_an_org_tests_it_and_builds_the_team(
 
 
 def test_operator_syncs_then_filters_and_searches(
-    live_server: Any, page: Page, login_as: Any, operator: Any, acme: Organization, fake: Any
+    live_server: Any,
+    page: Page,
+    login_as: Any,
+    operator: Any,
+    acme: Organization,
+    fake: Any,
+    background_worker: Any,
 ) -> None:
     # The first page of sessions arrives slowly, so the progress shows before the result.
     fake.inject("latency", seconds=2, method="GET", path="/sessions")
@@ -233,6 +239,9 @@ def test_operator_syncs_then_filters_and_searches(
     expect(strip).to_contain_text("Syncing:")
     expect(strip).to_contain_text(f"{len(fake.sessions('org-acme'))} seen", timeout=BACKGROUND)
     expect(strip.get_by_role("button", name="Sync now")).to_be_enabled()
+    # The end of the sync reloads the table with what it found.
+    synced_count = f"{len(active(fake, 'org-acme'))} sessions match"
+    expect(results_count(page)).to_contain_text(synced_count, timeout=BACKGROUND)
 
     page.evaluate("window.notReloaded = true")
     running = [s for s in active(fake, "org-acme") if s["status"] == "running"]

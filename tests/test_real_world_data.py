@@ -17,7 +17,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from dashboard import sync
+from dashboard import sync, syncruns
 from dashboard.models import Organization, Session, SyncRun
 from fakedevin import FakeDevin
 from tests.test_hostile_data import page
@@ -226,11 +226,11 @@ def test_the_window_follows_devins_clock_not_ours(behind: FakeDevin, settings: A
     # A run that sees nothing new keeps the window where it was.
     third = sync.sync_org(org)
     assert third.newest_updated_at == datetime.fromtimestamp(newest + 5, UTC)
-    assert sync.window_start(org) == third.newest_updated_at - timedelta(seconds=300)
+    assert syncruns.window_start(org) == third.newest_updated_at - timedelta(seconds=300)
 
 
 def test_a_full_sync_without_a_success_before(fake: FakeDevin, acme: Organization) -> None:
-    assert sync.window_start(acme) is None
+    assert syncruns.window_start(acme) is None
     assert sync.sync_org(acme).full
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
-from dashboard import devin, sync
+from dashboard import devin, sync, syncruns
 from dashboard.models import AuditEvent, Session, SyncRun
 
 pytestmark = pytest.mark.django_db
@@ -145,11 +145,11 @@ def test_pages_walk_every_session_through_the_client(fake: Any, acme: Any) -> No
 def test_old_runs_are_pruned_but_the_last_success_stays(fake: Any, acme: Any) -> None:
     first = sync.sync_org(acme)
     fake.inject("status", count=None, status=500)
-    for _ in range(sync.KEEP_RUNS + 5):
+    for _ in range(syncruns.KEEP_RUNS + 5):
         assert sync.sync_org(acme).state == SyncRun.State.FAILED
     fake.clear_faults()
     runs = SyncRun.objects.filter(org=acme)
-    assert runs.count() == sync.KEEP_RUNS + 1
+    assert runs.count() == syncruns.KEEP_RUNS + 1
     assert runs.filter(pk=first.pk).exists()  # the incremental watermark survives
     assert sync.sync_org(acme).since is not None
-    assert AuditEvent.objects.filter(action="sync").count() == sync.KEEP_RUNS + 7
+    assert AuditEvent.objects.filter(action="sync").count() == syncruns.KEEP_RUNS + 7

@@ -58,6 +58,7 @@ class Process:
         """SIGKILL: no handler, no finally, no clean-up, as the OOM killer does it."""
         self.signal(signal.SIGKILL)
         self.popen.wait(timeout=10)
+        self._out.close()
 
     def stop(self, timeout: float = 30) -> int:
         """SIGTERM, then wait; SIGKILL if it does not end in time."""
@@ -116,3 +117,37 @@ def run_queued_tasks() -> None:
         worker_id="test-in-process",
         excluded_queue_names=[],
     ).run()
+
+
+def descendants(pid: int) -> list[int]:
+    """Every living process below `pid` (Linux /proc), children first."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":  # a zombie is dead, only not yet reaped
+            parents[int(stat.parent.name)] = int(fields[1])
+    found: list[int] = []
+    frontier = [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+def command_line(pid: int) -> list[str]:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes().decode().split("\0")[:-1]
+    except OSError:
+        return []
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

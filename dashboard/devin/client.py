@@ -13,7 +13,6 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Final
-from urllib.parse import quote
 
 from django.views.decorators.debug import sensitive_variables
 
@@ -30,7 +29,9 @@ from dashboard.devin.schema import (
     parse_identity,
     parse_page,
     parse_session,
+    path_segment,
 )
+from dashboard.devin.session_parts import SessionPartCalls
 from dashboard.devin.transport import BearerAuth, Transport, api_host, shared_client
 
 if TYPE_CHECKING:
@@ -44,8 +45,9 @@ _TOKEN_CHARS: Final = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no spaces:
 MAX_PAGES: Final = 5_000
 
 
-class DevinClient:
-    """Calls the Devin API v3 for one organization with one token.
+class DevinClient(SessionPartCalls):
+    """Calls the Devin API v3 for one organization with one token. The calls about a session's
+    messages, tags and attachments come from `SessionPartCalls`.
 
     Cheap to create (one per request is fine): the connection pool is shared by the process.
     Session ids are taken as the API gives them (`canonical_session_id`); what a person typed
@@ -190,7 +192,7 @@ class DevinClient:
         # https://docs.devin.ai/api-reference/v3/sessions/get-organizations-session
         return self._transport.call(
             "GET",
-            f"/v3/organizations/{self.org_id}/sessions/{_segment(sid)}",
+            f"/v3/organizations/{self.org_id}/sessions/{path_segment(sid)}",
             parse,
             operation="get",
             session_id=sid,
@@ -214,18 +216,27 @@ class DevinClient:
         # https://docs.devin.ai/api-reference/v3/sessions/post-organizations-sessions-unarchive
         return self._post_to_session(session_id, "unarchive")
 
+    def terminate_session(self, session_id: str, *, archive: bool = False) -> Session:
+        """Terminate a session (needs ManageOrgSessions): it stops for good and cannot be
+        resumed; with `archive` it is archived too. The answer has status_detail/category/
+        subcategory/structured_output null, as an archive's does: re-read the session for them.
+        """
+        sid, path = self._session_path(session_id)
+        params = [("archive", "true" if archive else "false")]
+        # Spec operation
+        # handle_terminate_session_v3_organizations__org_id__sessions__devin_id__delete;
+        # https://docs.devin.ai/api-reference/v3/sessions/delete-organizations-sessions
+        return self._transport.call(
+            "DELETE", path, parse_session, operation="terminate", session_id=sid, params=params
+        )
+
     def _post_to_session(self, session_id: str, action: str) -> Session:
         """POST /v3/organizations/{org_id}/sessions/{devin_id}/{action}; the session it returns."""
         sid = canonical_session_id(session_id)
         return self._transport.call(
             "POST",
-            f"/v3/organizations/{self.org_id}/sessions/{_segment(sid)}/{action}",
+            f"/v3/organizations/{self.org_id}/sessions/{path_segment(sid)}/{action}",
             parse_session,
             operation=action,
             session_id=sid,
         )
-
-
-def _segment(session_id: str) -> str:
-    """A session id as one URL path segment: "/", "?", "#", "%" and the rest percent-encoded."""
-    return quote(session_id, safe="")

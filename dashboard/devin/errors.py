@@ -48,8 +48,9 @@ class DevinError(Exception):
 
     - `kind`: what happened (a `Kind`).
     - `org`, `org_name`, `host`: whose request it was and where it went ("" when unknown).
-    - `operation`: which call ("whoami", "list", "get", "archive", "unarchive"; "" when unknown);
-      `session_id`: the session it was about, if any.
+    - `operation`: which call ("whoami", "list", "get", "archive", "unarchive", "terminate",
+      "messages", "send_message", "tags", "append_tags", "replace_tags", "attachments"; "" when
+      unknown); `session_id`: the session it was about, if any.
     - `status_code`: the HTTP status when the API answered, else None.
     - `retry_after`: seconds the server asked us to wait (Retry-After), else None.
     - `detail`: what the server or the network layer said, one clipped line, token removed.

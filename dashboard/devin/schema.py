@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from dashboard.devin.errors import BadResponse, Kind
 from dashboard.devin.problems import clip
@@ -158,6 +158,11 @@ def canonical_session_id(value: object) -> str:
     if _UNSTORABLE.search(value):
         raise ValueError("holds a character no database can store (NUL)")
     return _SESSION_PREFIX + value
+
+
+def path_segment(session_id: str) -> str:
+    """A canonical session id as one URL path segment: "/", "?", "#", "%" and the rest encoded."""
+    return quote(session_id, safe="")
 
 
 def normalize_session_id(value: str) -> str:

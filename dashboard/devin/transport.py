@@ -160,6 +160,7 @@ class Transport:
         operation: str,
         session_id: str = "",
         params: list[tuple[str, str]] | None = None,
+        json_body: object = None,
     ) -> T:
         """Send a request with the retry rules of `_fetch` and parse the JSON answer.
 
@@ -167,7 +168,7 @@ class Transport:
         """
         error: DevinError
         try:
-            body = self._fetch(method, path, params)
+            body = self._fetch(method, path, params, json_body)
         except DevinError as exc:
             error = exc
         else:
@@ -183,11 +184,13 @@ class Transport:
         error.detail = self.auth.redact(error.detail)
         raise error
 
-    def _fetch(self, method: str, path: str, params: list[tuple[str, str]] | None) -> object:
+    def _fetch(
+        self, method: str, path: str, params: list[tuple[str, str]] | None, json_body: object = None
+    ) -> object:
         """Send until an answer can be used or retrying is no longer allowed; the JSON body.
 
         Retries: a GET changes nothing, so it is retried on 429/502/503/504 and on any network
-        failure. A POST (archive, unarchive) is retried only when it certainly never reached the
+        failure. Other methods (POST, PUT, DELETE) are retried only when they never reached the
         server (it could not connect) or when the server answered 429, which means it refused
         the request without acting, and said in Retry-After when to come back. A POST that timed
         out while waiting for the answer may have been applied, so it is not sent again.
@@ -200,7 +203,7 @@ class Transport:
         attempt = 0
         while True:
             attempt += 1
-            outcome = self._send(method, self.base_url + path, params)
+            outcome = self._send(method, self.base_url + path, params, json_body)
             if isinstance(outcome, httpx.Response):
                 if outcome.is_success:
                     return self._json(outcome, method)
@@ -233,7 +236,7 @@ class Transport:
             waited += delay
 
     def _send(
-        self, method: str, url: str, params: list[tuple[str, str]] | None
+        self, method: str, url: str, params: list[tuple[str, str]] | None, json_body: object = None
     ) -> httpx.Response | _Failure:
         """One attempt. Returns the response, or a _Failure if no HTTP answer came back.
 
@@ -244,6 +247,7 @@ class Transport:
             method,
             url,
             params=tuple(params) if params else None,
+            json=json_body,
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
             timeout=_timeout(),
         )

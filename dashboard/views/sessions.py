@@ -105,9 +105,20 @@ def _latest_runs(orgs: list[Organization]) -> dict[int, SyncRun]:
         return {}
     latest: dict[int, SyncRun] = {}
     runs = SyncRun.objects.filter(org_id__in=[o.pk for o in orgs]).order_by("org_id", "-started_at")
-    # At most sync.KEEP_RUNS runs per org are scanned: sync.prune_runs drops older ones.
-    shown = ("state", "started_at", "finished_at", "error", "pages", "seen", "skipped")
-    for run in runs.only("org_id", *shown, "skipped_detail"):
+    # At most syncruns.KEEP_RUNS runs per org are scanned: syncruns.prune_runs drops older ones.
+    shown = (
+        "org_id",
+        "state",
+        "started_at",
+        "finished_at",
+        "error",
+        "pages",
+        "seen",
+        "lease_until",
+        "skipped",
+        "skipped_detail",
+    )
+    for run in runs.only(*shown):
         latest.setdefault(run.org_id, run)
     return latest
 
@@ -216,7 +227,12 @@ def sessions_live(request: AuthenticatedHttpRequest) -> HttpResponse:
         .values_list("org_id", flat=True)
         .distinct()
     )
-    problems = [problem for org_pk in live_orgs if (problem := live.refresh_org(orgs[org_pk]))]
+    problems = []
+    for org_pk in live_orgs:
+        # Never a call to Devin here: a worker re-reads the org, and its rows come next poll.
+        live.request_refresh(orgs[org_pk])
+        if orgs[org_pk].live_problem:
+            problems.append(orgs[org_pk].live_problem)
     # Rows written after this instant are sent next time (at worst twice, never missed).
     checked = time.time()
     rows = list(watched.filter(synced_at__gt=since).defer("raw"))

@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
 from dashboard import datadir, sync
+from dashboard.management.commands._background import background
 from dashboard.models import Membership, Organization
 
 if TYPE_CHECKING:
@@ -117,8 +118,11 @@ class Command(BaseCommand):
             fake.stop()
             return
         self.start_activity(fake)
+        # A worker runs Sync now and the live refresh, and the scheduler syncs every minute:
+        # children of this process, which end with it (Ctrl-C, or this process dying).
         try:
-            call_command("runserver", f"{host}:{options['port']}", use_reloader=False)
+            with background():
+                call_command("runserver", f"{host}:{options['port']}", use_reloader=False)
         finally:
             fake.stop()
 
