@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         figures.page_goals(h)
         figures.resync(h)
         figures.archive_overhead(h)
-        figures.bulk_archive(h)
+        background.bulk_archive_on_workers(h)
         figures.first_load(h)
         background.sync_now_latency(h)
     finally:

@@ -315,6 +315,9 @@ class BulkRun(models.Model):
     # The worker holding the run and until when its claim holds (see SyncRun).
     worker = models.CharField(max_length=64, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
+    # The address of the request that started it: the run's audit events, written by workers
+    # long after the request, carry it as a row archive's event would.
+    ip = models.GenericIPAddressField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"bulk {self.action} #{self.pk} ({self.state})"

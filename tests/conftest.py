@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,15 +29,6 @@ def chromium_path() -> str:
             pytrace=False,
         )
     return path
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_teardown(item: pytest.Item) -> Any:
-    """Let a test's bulk archive threads finish before its database goes."""
-    for thread in threading.enumerate():
-        if thread.name.startswith("bulk-"):
-            thread.join(timeout=60)
-    return (yield)
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from playwright.sync_api import ConsoleMessage, Locator, Page, ViewportSize, exp
 from dashboard import sync
 from dashboard.models import BulkItem, Membership, Organization, Session
 from tests.conftest import PASSWORD
+from tests.workers import Process, worker
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -296,6 +297,13 @@ def test_operator_archives_and_unarchives_a_session(
 # -- 5. bulk archive ----------------------------------------------------------------------------
 
 
+@pytest.fixture
+def one_at_a_time(tmp_path: Path) -> Iterator[Process]:
+    """A real db_worker process (bulk runs are the workers'), one archive call at a time."""
+    with worker(tmp_path, DASHBOARD_BULK_CONCURRENCY="1") as process:
+        yield process
+
+
 def test_operator_bulk_archives_a_filter_and_watches_it(
     live_server: Any,
     page: Page,
@@ -303,12 +311,11 @@ def test_operator_bulk_archives_a_filter_and_watches_it(
     operator: Any,
     synced: Organization,
     fake: Any,
-    settings: LazySettings,
+    one_at_a_time: Process,
 ) -> None:
     exited = [s for s in active(fake, "org-acme") if s["status"] == "exit"]
     refused = exited[-1]
     # One archive at a time, each a little slow, so the progress shows; Devin refuses one.
-    settings.BULK_CONCURRENCY = 1
     fake.inject("status", status=403, method="POST", path=f"/{refused['session_id']}/archive")
     fake.inject("latency", count=None, seconds=1, method="POST", path="/archive")
     login_as(page, operator)

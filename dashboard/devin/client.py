@@ -52,8 +52,11 @@ class DevinClient(SessionPartCalls):
     Cheap to create (one per request is fine): the connection pool is shared by the process.
     Session ids are taken as the API gives them (`canonical_session_id`); what a person typed
     goes through `normalize_session_id` first.
-    Tests pass `http` (an httpx.Client with a MockTransport) and `sleep`. Every failure is a
-    `DevinError`; a bad base URL, org id or token is `Misconfigured`, raised here.
+    Tests pass `http` (an httpx.Client with a MockTransport), `sleep` and `clock`. Every failure
+    is a `DevinError`; a bad base URL, org id or token is `Misconfigured`, raised here.
+
+    Each call takes an optional `deadline`, a `clock()` (time.monotonic) instant: the call, its
+    retries and its waits all end by then. A person's own action passes one; sync does not.
     """
 
     # For Django's error reports: these locals hold the token while the constructor runs.
@@ -67,6 +70,7 @@ class DevinClient(SessionPartCalls):
         label: str = "",
         http: httpx.Client | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.label = label
         self.org_id = org_id
@@ -93,18 +97,25 @@ class DevinClient(SessionPartCalls):
             auth=BearerAuth(secret),
             http=http if http is not None else shared_client(),
             sleep=sleep,
+            clock=clock,
         )
 
     def __repr__(self) -> str:
         return f"<DevinClient {self.label!r} org_id={self.org_id!r} base_url={self.base_url!r}>"
 
-    def whoami(self) -> Identity:
+    def whoami(self, *, deadline: float | None = None) -> Identity:
         """Who the token is: GET /v3/self. Needs no org permission, so it checks the token alone."""
         # Spec operation handle_get_self_v3_self_get; https://docs.devin.ai/api-reference/v3/self
-        return self._transport.call("GET", "/v3/self", parse_identity, operation="whoami")
+        return self._transport.call(
+            "GET", "/v3/self", parse_identity, operation="whoami", deadline=deadline
+        )
 
     def list_page(
-        self, query: SessionQuery | None = None, *, after: str | None = None
+        self,
+        query: SessionQuery | None = None,
+        *,
+        after: str | None = None,
+        deadline: float | None = None,
     ) -> SessionPage:
         """Fetch one page of sessions (needs ViewOrgSessions); `after` is a previous `end_cursor`.
 
@@ -122,6 +133,7 @@ class DevinClient(SessionPartCalls):
             parse_page,
             operation="list",
             params=query.params(after),
+            deadline=deadline,
         )
         # Stored under this org, another org's session would be a row nobody asked for.
         foreign = [item for item in page.items if item.org_id != self.org_id]
@@ -172,7 +184,7 @@ class DevinClient(SessionPartCalls):
         logger.warning("Devin API at %s: %s for %s", transport.host, detail, transport.who)
         return error
 
-    def get_session(self, session_id: str) -> Session:
+    def get_session(self, session_id: str, *, deadline: float | None = None) -> Session:
         """Fetch one session (needs ViewOrgSessions). Raises NotFound if it does not exist, and
         BadResponse if the answer is about another session or org."""
         sid = canonical_session_id(session_id)
@@ -196,9 +208,10 @@ class DevinClient(SessionPartCalls):
             parse,
             operation="get",
             session_id=sid,
+            deadline=deadline,
         )
 
-    def archive_session(self, session_id: str) -> Session:
+    def archive_session(self, session_id: str, *, deadline: float | None = None) -> Session:
         """Archive a session (needs ManageOrgSessions); a running session is put to sleep.
 
         The answer has status_detail/category/subcategory/structured_output null: re-read the
@@ -207,16 +220,18 @@ class DevinClient(SessionPartCalls):
         # Spec operation
         # handle_archive_session_v3_organizations__org_id__sessions__devin_id__archive_post;
         # https://docs.devin.ai/api-reference/v3/sessions/post-organizations-sessions-archive
-        return self._post_to_session(session_id, "archive")
+        return self._post_to_session(session_id, "archive", deadline)
 
-    def unarchive_session(self, session_id: str) -> Session:
+    def unarchive_session(self, session_id: str, *, deadline: float | None = None) -> Session:
         """Unarchive a session (needs ManageOrgSessions). Child sessions stay archived."""
         # Spec operation
         # handle_unarchive_session_v3_organizations__org_id__sessions__devin_id__unarchive_post;
         # https://docs.devin.ai/api-reference/v3/sessions/post-organizations-sessions-unarchive
-        return self._post_to_session(session_id, "unarchive")
+        return self._post_to_session(session_id, "unarchive", deadline)
 
-    def terminate_session(self, session_id: str, *, archive: bool = False) -> Session:
+    def terminate_session(
+        self, session_id: str, *, archive: bool = False, deadline: float | None = None
+    ) -> Session:
         """Terminate a session (needs ManageOrgSessions): it stops for good and cannot be
         resumed; with `archive` it is archived too. The answer has status_detail/category/
         subcategory/structured_output null, as an archive's does: re-read the session for them.
@@ -227,10 +242,16 @@ class DevinClient(SessionPartCalls):
         # handle_terminate_session_v3_organizations__org_id__sessions__devin_id__delete;
         # https://docs.devin.ai/api-reference/v3/sessions/delete-organizations-sessions
         return self._transport.call(
-            "DELETE", path, parse_session, operation="terminate", session_id=sid, params=params
+            "DELETE",
+            path,
+            parse_session,
+            operation="terminate",
+            session_id=sid,
+            params=params,
+            deadline=deadline,
         )
 
-    def _post_to_session(self, session_id: str, action: str) -> Session:
+    def _post_to_session(self, session_id: str, action: str, deadline: float | None) -> Session:
         """POST /v3/organizations/{org_id}/sessions/{devin_id}/{action}; the session it returns."""
         sid = canonical_session_id(session_id)
         return self._transport.call(
@@ -239,4 +260,5 @@ class DevinClient(SessionPartCalls):
             parse_session,
             operation=action,
             session_id=sid,
+            deadline=deadline,
         )

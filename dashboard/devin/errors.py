@@ -35,6 +35,7 @@ class Kind(StrEnum):
     TLS = "tls"
     CONNECT_FAILED = "connect_failed"
     CONNECTION_LOST = "connection_lost"  # the connection broke after the request went out
+    OUT_OF_TIME = "out_of_time"  # the call's deadline left no time to send it: nothing was sent
     # An answer came back that cannot be used.
     NOT_JSON = "not_json"
     UNDECODABLE = "undecodable"  # a body whose content encoding is broken
@@ -171,6 +172,7 @@ _CLASS_OF: Final[dict[Kind, type[DevinError]]] = {
     Kind.TLS: Unavailable,
     Kind.CONNECT_FAILED: Unavailable,
     Kind.CONNECTION_LOST: Unavailable,
+    Kind.OUT_OF_TIME: Unavailable,
     Kind.NOT_JSON: BadResponse,
     Kind.UNDECODABLE: BadResponse,
     Kind.BAD_RESPONSE: BadResponse,

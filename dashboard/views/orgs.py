@@ -29,7 +29,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
-from dashboard import audit, sync, wording
+from dashboard import actions, audit, sync, wording
 from dashboard.access import OPERATOR, operator_orgs, org_for_user, require_site_admin
 from dashboard.crypto import CredentialDecryptError
 from dashboard.devin import DevinError, Identity, SessionQuery, Unavailable
@@ -122,10 +122,12 @@ def check_connection(org: Organization) -> tuple[str, str]:
     if not org.has_token:
         return Health.ERROR, "no token: add one on the edit page."
     identity: Identity | None = None
+    # A person is waiting: both calls share one deadline, well inside a proxy's timeout.
+    deadline = actions.deadline_in()
     try:
         client = org.client()
-        identity = client.whoami()
-        client.list_page(SessionQuery(first=1))
+        identity = client.whoami(deadline=deadline)
+        client.list_page(SessionQuery(first=1), deadline=deadline)
     except DevinError as exc:
         return _describe_failure(exc, identity)
     words = f"can view sessions (as {identity.name})"
