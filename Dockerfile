@@ -1,6 +1,8 @@
 # syntax=docker/dockerfile:1
 # The dashboard as a container: gunicorn on port 8000, static files served by WhiteNoise.
 # Build with `docker build -t devin-dashboard .`; compose.yaml and docs/deploy.md show how to run it.
+# The same image runs the background worker (`python manage.py db_worker --no-reload`) and the
+# scheduler (`python manage.py sync_sessions --loop --interval 60`), each as its own container.
 
 ARG PYTHON_VERSION=3.12
 

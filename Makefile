@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run demo test lint serve bench screenshots sync clean
+.PHONY: system-deps run demo test lint serve bench screenshots sync clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,11 +18,16 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# runserver, with a background worker and the scheduler beside it (`manage.py supervise`): all
+# three end together on Ctrl-C. The worker does not reload on code changes: restart make run.
 run: $(STAMP)
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py migrate --noinput
-	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py runserver $(HOST):$(PORT)
+	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py supervise -- \
+	  $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-# The production way, locally: DEBUG off, migrate, collectstatic, gunicorn (gunicorn.conf.py).
+# The production way, locally: DEBUG off, migrate, collectstatic, gunicorn (gunicorn.conf.py),
+# and beside it a background worker and the scheduler, so that Sync now works as it does in
+# production (where they are services of their own, docs/deploy.md); all three end together.
 # SECRET_KEY and DASHBOARD_CREDENTIAL_KEYS come from the environment, else from the files that
 # `make run` generated in the data dir. Plain HTTP on loopback, so cookies are not Secure-only
 # unless you say so.
@@ -44,8 +49,8 @@ serve: $(STAMP)
 	  GUNICORN_BIND="$${GUNICORN_BIND:-$(HOST):$(PORT)}"; \
 	$(BIN)/python manage.py migrate --noinput; \
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0; \
-	echo "Serving on http://$$GUNICORN_BIND (DEBUG off, gunicorn)"; \
-	exec $(BIN)/gunicorn -c gunicorn.conf.py dashboard.wsgi
+	echo "Serving on http://$$GUNICORN_BIND (DEBUG off, gunicorn, a worker and the scheduler)"; \
+	exec $(BIN)/python manage.py supervise -- $(BIN)/gunicorn -c gunicorn.conf.py dashboard.wsgi
 
 demo: $(STAMP)
 	DEBUG=true DASHBOARD_DATA_DIR=$${DASHBOARD_DATA_DIR:-data/demo} $(BIN)/python manage.py demo --host $(HOST) --port $(PORT)
@@ -55,7 +60,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 
-test: lint
+# Chromium and nginx for the browser and proxy tests: installed when missing (as root).
+system-deps:
+	bash .ci/system-deps
+
+test: system-deps lint
 	$(BIN)/pytest
 
 # The README's pictures: the browser suite's screenshot test, then its PNGs into docs/img/.

@@ -21,23 +21,27 @@ def _int(name: str, default: int) -> int:
 
 bind = [os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")]
 
-# Threads, not processes alone: "Sync now" and bulk archive run in background threads of the
-# worker that took the click, and a page waits on the Devin API, so threads keep other users
-# served meanwhile. Each worker holds one database connection per thread.
+# Threads, not processes alone: a user's own action (archive, track, test connection) waits on
+# the Devin API for up to its deadline, and threads keep other users served meanwhile. Each
+# worker holds one database connection per thread. Work that outlives a request (syncs, bulk
+# archives, live refreshes) is not here at all: `manage.py db_worker` processes run it.
 worker_class = "gthread"
 workers = _int("GUNICORN_WORKERS", 2)
 threads = _int("GUNICORN_THREADS", 4)
 
 # With gthread a worker heartbeats from its main loop, so this catches a hung process rather than
-# one slow request. A request's own wait is bounded by the Devin client: connect + read timeout
-# plus the retry budget (5 + 20 + 10 s by default), which 60 s comfortably covers.
+# one slow request. A request's own wait on Devin is bounded by the action deadline
+# (DASHBOARD_ACTION_DEADLINE, 15 s), which 60 s comfortably covers.
 timeout = _int("GUNICORN_TIMEOUT", 60)
 # On restart or stop, in-flight requests get this long to finish before workers are killed.
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
 # Behind a reverse proxy that reuses connections, keep them a little longer than the default 2 s.
 keepalive = _int("GUNICORN_KEEPALIVE", 5)
-# No max_requests: recycling a worker would cut short the syncs and bulk archives running in its
-# background threads.
+# Recycle each worker after this many requests (give or take the jitter, so that they do not all
+# restart at once): it bounds what a slow leak can grow to. Safe, since a web worker holds no
+# background work; its in-flight requests finish first (graceful_timeout). 0 turns it off.
+max_requests = _int("GUNICORN_MAX_REQUESTS", 1000)
+max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 100)
 
 # Which proxy addresses may tell gunicorn the request came over HTTPS (X-Forwarded-Proto). Django
 # decides separately, from SECURE_PROXY_SSL_HEADER; set both for a TLS-terminating proxy.

@@ -1,6 +1,6 @@
-"""The benchmark's figures apart from the pages (bench.pages) and throughput (bench.load): the
-full sync that fills the middle size, the bulk inserts that make the others, the archive and
-bulk archive, the re-sync and the first load in a browser.
+"""The benchmark's figures apart from the pages (bench.pages), throughput (bench.load) and
+background work (bench.background): the full sync that fills the middle size, the bulk inserts
+that make the others, the archive, the re-sync and the first load in a browser.
 
 Each takes the ``Harness`` (bench.harness), measures through it and records its figures with
 ``h.add``; the numbers in each figure's key are those of docs/performance.md.
@@ -13,13 +13,12 @@ import time
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db.models import Count
 
 from bench import data
 from bench.harness import Figure, Harness, Size, median_ms
 from bench.plan import size_label
 from dashboard import sync
-from dashboard.models import BulkItem, BulkRun, Session, SyncRun
+from dashboard.models import Session, SyncRun
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -111,7 +110,7 @@ def archive_overhead(h: Harness) -> None:
     )
     clients = {org.pk: org.client() for org in h.orgs}
     http.get("/").raise_for_status()  # the CSRF cookie
-    headers = {"X-CSRFToken": http.cookies["csrftoken"], "HX-Request": "true"}
+    headers = {**h.csrf_headers, "HX-Request": "true"}
     ours: list[float] = []
     direct: list[float] = []
     # Warm both paths (connections, code) on sessions that are not timed.
@@ -159,69 +158,6 @@ def archive_overhead(h: Harness) -> None:
             "ms",
             "≤ 10 ms",
             overhead <= 10,
-        )
-    )
-
-
-# -- figure 4: bulk archive ---------------------------------------------------------------------
-
-
-def bulk_archive(h: Harness) -> None:
-    count = h.plan.bulk_sessions
-    h.step(f"bulk archive of {count} sessions, 100 ms latency per call")
-    http = h.client(h.synced)
-    ids = list(
-        Session.objects.filter(is_archived=False)
-        .order_by("-pk")
-        .values_list("pk", flat=True)[10 : 10 + count]
-    )
-    h.fake.latency = 0.1
-    h.fake.reset_stats()
-    try:
-        started = time.perf_counter()
-        response = http.post(
-            "/sessions/bulk-archive/",
-            data={"scope": "selected", "ids": [str(pk) for pk in ids]},
-            headers={"X-CSRFToken": http.cookies["csrftoken"]},
-        )
-        if response.status_code != 302:
-            raise RuntimeError(f"bulk archive answered {response.status_code}")
-        run_pk = int(response.headers["location"].rstrip("/").rsplit("/", 1)[1])
-        deadline = time.monotonic() + 120
-        while BulkRun.objects.filter(pk=run_pk, state=BulkRun.State.RUNNING).exists():
-            if time.monotonic() > deadline:
-                raise RuntimeError("the bulk archive did not finish in 2 minutes")
-            time.sleep(0.02)
-        wall = time.perf_counter() - started
-    finally:
-        h.fake.latency = 0.0
-    peak = h.fake.peak_in_flight
-    outcomes = dict(
-        BulkItem.objects.filter(run_id=run_pk)
-        .values_list("outcome")
-        .annotate(n=Count("*"))
-        .values_list("outcome", "n")
-    )
-    limit = settings.BULK_CONCURRENCY
-    h.add(
-        Figure(
-            "4.wall",
-            f"Bulk archive of {count}, 100 ms per call",
-            wall,
-            "s",
-            f"≤ {count / 50:.0f} s (sequential: {count / 10:.0f} s)",
-            wall <= count / 50 and outcomes.get("ok", 0) == count,
-            f"outcomes {outcomes}; from the POST to the run marked done",
-        )
-    )
-    h.add(
-        Figure(
-            "4.peak",
-            "Bulk archive, peak calls in flight at the fake",
-            peak,
-            "",
-            f"≤ {limit} (DASHBOARD_BULK_CONCURRENCY)",
-            peak <= limit,
         )
     )
 

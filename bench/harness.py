@@ -316,6 +316,19 @@ class Harness:
             result: SyncResult = json.loads(Path(out.name).read_text())
         return result
 
+    # What bench.background measures through: the synced size, its server and its first org.
+    @property
+    def http(self) -> httpx.Client:
+        return self.client(self.synced)
+
+    @property
+    def csrf_headers(self) -> dict[str, str]:
+        return {"X-CSRFToken": self.http.cookies["csrftoken"]}
+
+    @property
+    def org(self) -> Organization:
+        return self.orgs[0]
+
     @staticmethod
     def client(size: Size) -> httpx.Client:
         assert size.http is not None, "prepare_databases() first"

@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     import django
 
     django.setup()
-    from bench import figures, load, pages
+    from bench import background, figures, load, pages
     from bench.harness import RESULTS, Harness
 
     started = time.time()
@@ -141,9 +141,10 @@ def main(argv: list[str] | None = None) -> int:
         for size in (h.large,) if plan.quick else (h.synced, h.large):
             load.throughput(h, size)
         figures.archive_overhead(h)
-        figures.bulk_archive(h)
+        background.bulk_archive_on_workers(h)
         figures.resync(h)
         figures.first_load(h, h.large)
+        background.sync_now_latency(h)
     finally:
         h.close()
         if not args.keep:

@@ -1,14 +1,18 @@
 from __future__ import annotations
 
 from datetime import UTC
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
 from dashboard import crypto, vocabulary
+
+if TYPE_CHECKING:
+    from dashboard.devin import DevinClient
 
 DEFAULT_BASE_URL = "https://api.devin.ai"
 
@@ -65,17 +69,17 @@ class Organization(models.Model):
     def token_hint(self) -> str:
         return f"cog_…{self.token_last4}" if self.token_last4 else "not set"
 
-    def set_token(self, token: str, by: Any = None) -> None:
+    def set_token(self, token: str, by: User | AnonymousUser | None = None) -> None:
         self.token_ciphertext = crypto.encrypt(token)
         self.token_last4 = token[-4:]
-        self.token_set_by = by if by is not None and by.pk else None
+        self.token_set_by = by if isinstance(by, User) and by.pk else None
         self.token_set_at = timezone.now()
         self.health = self.Health.UNKNOWN
         self.health_detail = ""
         self.health_checked_at = None
         self.can_manage = None
 
-    def client(self) -> Any:
+    def client(self) -> DevinClient:
         """A Devin API client for this org. Raises CredentialDecryptError if the key is wrong."""
         from dashboard.devin import DevinClient
 
@@ -112,24 +116,28 @@ class Session(models.Model):
     LIVE_STATUSES = vocabulary.LIVE_STATUSES
 
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="sessions")
-    session_id = models.CharField(max_length=100)  # canonical "devin-<id>"
+    # Text, not bounded columns: the spec bounds none of these, and PostgreSQL refuses a value
+    # longer than its column. The indexed ones (session_id, status, status_detail, category,
+    # origin, pr_states) are cut
+    # on the way in (dashboard.sync) to keep index rows small; `raw` keeps every value whole.
+    session_id = models.TextField()  # canonical "devin-<id>"
     title = models.TextField(blank=True)
     url = models.TextField(blank=True)
-    status = models.CharField(max_length=40)
-    status_detail = models.CharField(max_length=60, blank=True)
-    category = models.CharField(max_length=60, blank=True)
-    subcategory = models.CharField(max_length=200, blank=True)
-    origin = models.CharField(max_length=40, blank=True)
+    status = models.TextField()
+    status_detail = models.TextField(blank=True)
+    category = models.TextField(blank=True)
+    subcategory = models.TextField(blank=True)
+    origin = models.TextField(blank=True)
     tags = models.JSONField(default=list)
     # "|tag1|tag2|": lets an indexed-free LIKE filter a tag on SQLite and PostgreSQL alike.
     tags_text = models.TextField(blank=True, default="")
     pull_requests = models.JSONField(default=list)
     # "|open|merged|", or "" when the session has no PR: filters by PR state without JSON lookups.
-    pr_states = models.CharField(max_length=200, blank=True, default="")
+    pr_states = models.TextField(blank=True, default="")
     acus_consumed = models.FloatField(default=0)
     is_archived = models.BooleanField(default=False)
-    parent_session_id = models.CharField(max_length=100, blank=True)
-    user_id = models.CharField(max_length=100, blank=True)
+    parent_session_id = models.TextField(blank=True)
+    user_id = models.TextField(blank=True)
     created_at = models.DateTimeField()
     # created_at's UTC date, stored: the insight page groups by day, and a date function per row
     # (SQLite's is a Python callback) was half of its time at 100k sessions.
@@ -146,10 +154,11 @@ class Session(models.Model):
             models.Index(fields=["is_archived", "-updated_at", "-id"], name="session_updated"),
             models.Index(fields=["is_archived", "-created_at", "-id"], name="session_created"),
             models.Index(fields=["is_archived", "-acus_consumed", "-id"], name="session_acus"),
-            # An org filter pages in this order; pr_states and tags_text let a count with a PR or
-            # tag filter (LIKE '%|x|%', which no index can seek) read the index alone.
+            # An org filter pages in this order; pr_states lets a count with a PR filter (LIKE
+            # '%|x|%', which no index can seek) read the index alone. Not tags_text: it has no
+            # bound, and PostgreSQL refuses an index row over ~2.7 kB.
             models.Index(
-                fields=["org", "is_archived", "-updated_at", "pr_states", "tags_text"],
+                fields=["org", "is_archived", "-updated_at", "pr_states"],
                 name="session_org_filters",
             ),
             # A filter on one of these pages in index order and counts from the index alone
@@ -216,6 +225,12 @@ class SyncRun(models.Model):
     seen = models.PositiveIntegerField(default=0)
     created = models.PositiveIntegerField(default=0)
     updated = models.PositiveIntegerField(default=0)
+    # Items of the list that could not be read and were left out, and which ("ref: reason; ...").
+    skipped = models.PositiveIntegerField(default=0)
+    skipped_detail = models.TextField(blank=True)
+    # The newest updated_at among the sessions this run and the runs before it saw, by Devin's
+    # clock: the next incremental sync starts there, minus the overlap (syncruns.window_start).
+    newest_updated_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     triggered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -237,6 +252,20 @@ class SyncRun(models.Model):
 
     def __str__(self) -> str:
         return f"sync of {self.org} at {self.started_at:%Y-%m-%d %H:%M} ({self.state})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in self.ACTIVE
+
+    @property
+    def stalled(self) -> bool:
+        """Marked running, but no worker holds it any more (its lease ran out): the page must
+        not say "running", and recovery is about to end it and queue the next one."""
+        return (
+            self.state == self.State.RUNNING
+            and self.lease_until is not None
+            and self.lease_until < timezone.now()
+        )
 
 
 class AuditEvent(models.Model):
@@ -260,7 +289,7 @@ class AuditEvent(models.Model):
     org_label = models.CharField(max_length=250, blank=True)
     action = models.CharField(max_length=50, db_index=True)
     outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.OK)
-    session_id = models.CharField(max_length=100, blank=True)
+    session_id = models.TextField(blank=True)  # as long as Session.session_id may be
     detail = models.TextField(blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
 
@@ -268,8 +297,7 @@ class AuditEvent(models.Model):
         indexes = [
             models.Index(fields=["org", "-at"], name="audit_org_at"),
             models.Index(fields=["action", "-at"], name="audit_action_at"),
-            # Sign-in throttling counts one username's recent events on every sign-in (an
-            # unauthenticated path), and the Audit page filters by actor.
+            # The Audit page filters by actor, and a non-admin sees their own sign-in events.
             models.Index(fields=["actor_name", "-at"], name="audit_actor_at"),
         ]
 
@@ -303,6 +331,9 @@ class BulkRun(models.Model):
     # The worker holding the run and until when its claim holds (see SyncRun).
     worker = models.CharField(max_length=64, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
+    # The address of the request that started it: the run's audit events, written by workers
+    # long after the request, carry it as a row archive's event would.
+    ip = models.GenericIPAddressField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"bulk {self.action} #{self.pk} ({self.state})"
@@ -367,3 +398,16 @@ class ActionAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.devin_id} ({self.outcome or 'open'})"
+
+
+class Profile(models.Model):
+    """What the dashboard keeps about a user beyond Django's User; made when first needed."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="profile"
+    )
+    # Set when an admin gives a one-time password: the next sign-in must choose a new one.
+    must_change_password = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"profile of {self.user}"

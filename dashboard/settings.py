@@ -12,6 +12,8 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from dashboard import datadir
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -55,13 +57,25 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 DEBUG = env_bool("DEBUG", False)
 DATA_DIR = Path(os.environ.get("DASHBOARD_DATA_DIR", BASE_DIR / "data")).resolve()
+# What had to be made private in the data dir at start (logged by dashboard.apps), and whether
+# that failed; the data dir is only touched when it is used (SQLite, generated secrets).
+DATA_DIR_TIGHTENED: list[str] = []
+DATA_DIR_PROBLEM = ""
+
+
+def _private_data_dir(*files: Path) -> None:
+    global DATA_DIR_PROBLEM
+    try:
+        DATA_DIR_TIGHTENED.extend(datadir.make_private(DATA_DIR, *files))
+    except OSError as exc:
+        DATA_DIR_PROBLEM = f"{exc.strerror}: {exc.filename}"
 
 
 def _local_secret(filename: str, make: str) -> str:
     """A secret kept in the data dir, created on first use. Only for DEBUG and the demo."""
     path = DATA_DIR / filename
     if not path.exists():
-        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        _private_data_dir()
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(make)
@@ -111,6 +125,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "django_tasks_db",
+    "axes",
     "dashboard",
 ]
 
@@ -128,11 +143,17 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Before LoginRequiredMiddleware: a request from the sign-in proxy arrives signed in.
+    "dashboard.proxyauth.ProxySignInMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "dashboard.middleware.IdleTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "dashboard.middleware.RejectNulMiddleware",
+    "dashboard.accounts.PasswordChangeRequiredMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into our 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "dashboard.urls"
@@ -162,7 +183,7 @@ if DATABASE_URL:
         "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
     }
 else:
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    _private_data_dir(DATA_DIR / "dashboard.sqlite3")
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
@@ -188,6 +209,16 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Throttling first (it refuses a locked sign-in before any password is checked), then passwords,
+# then the sign-in proxy's header (dashboard/proxyauth.py).
+AUTHENTICATION_BACKENDS = [
+    "dashboard.signin.ThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+    "dashboard.proxyauth.ProxyUserBackend",
+]
+# An admin's one-time reset link is valid this long (and once: it dies with the password).
+PASSWORD_RESET_TIMEOUT = 24 * 3600
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "sessions"
@@ -243,7 +274,8 @@ if env_bool("SECURE_PROXY_SSL_HEADER", False):
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def _client_ip_header(name: str) -> str:
+def _meta_key(name: str) -> str:
+    """The request.META key of the HTTP header named by NAME, or "" when unset."""
     header = env_str(name).strip()
     return "HTTP_" + header.upper().replace("-", "_") if header else ""
 
@@ -261,12 +293,37 @@ def _trusted_proxies(name: str, default: str) -> int | list[_Network]:
         ) from None
 
 
-CLIENT_IP_HEADER = _client_ip_header("DASHBOARD_CLIENT_IP_HEADER")
+CLIENT_IP_HEADER = _meta_key("DASHBOARD_CLIENT_IP_HEADER")
 TRUSTED_PROXIES = _trusted_proxies("DASHBOARD_TRUSTED_PROXIES", "1" if CLIENT_IP_HEADER else "0")
-# Sign-in throttling: this many failed sign-ins for one username from one address lock that pair
-# out until the oldest of them is this many seconds old (or an admin unlocks it).
+# Sign-in throttling (django-axes, dashboard/signin.py): this many failed sign-ins for one username
+# from one address, each within this many seconds of the one before, lock that pair out for that
+# many seconds after the last (or until an admin unlocks it).
 SIGN_IN_ATTEMPTS = max(1, int(env_number("DASHBOARD_SIGN_IN_ATTEMPTS", 5)))
 SIGN_IN_LOCKOUT = max(1, int(env_number("DASHBOARD_SIGN_IN_LOCKOUT", 15 * 60)))
+AXES_HANDLER = "dashboard.signin.GatedHandler"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Read at each use, so that the two settings above stay the one source.
+AXES_FAILURE_LIMIT = "dashboard.signin.failure_limit"
+AXES_COOLOFF_TIME = "dashboard.signin.cool_off"
+AXES_CLIENT_IP_CALLABLE = "dashboard.proxies.client_ip"
+AXES_LOCKOUT_CALLABLE = "dashboard.signin.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+# The audit trail records sign-ins; unlocks go through the Team page so that they are audited.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_ENABLE_ADMIN = False
+AXES_VERBOSE = False
+
+# Sign-in through an authenticating proxy (oauth2-proxy, Authelia, ...): the header that names the
+# user, believed only from DASHBOARD_TRUSTED_PROXIES, which must then list the proxy's addresses.
+AUTH_HEADER = _meta_key("DASHBOARD_AUTH_HEADER")
+AUTH_CREATE_USERS = env_bool("DASHBOARD_AUTH_CREATE_USERS", False)
+AUTH_LOGOUT_URL = env_str("DASHBOARD_AUTH_LOGOUT_URL").strip()
+if AUTH_HEADER and not isinstance(TRUSTED_PROXIES, list):
+    raise ImproperlyConfigured(
+        "DASHBOARD_AUTH_HEADER needs DASHBOARD_TRUSTED_PROXIES to list the sign-in proxy's "
+        "addresses or networks (e.g. 127.0.0.1), not a count: only requests from them may sign "
+        "someone in."
+    )
 
 # Idle timeout: a session ends after this much inactivity. dashboard.middleware's
 # IdleTimeoutMiddleware renews it at most once a minute, so a page view writes nothing.
@@ -339,6 +396,8 @@ LOGGING = {
     "loggers": {
         "django": {"handlers": ["stdout"], "level": LOG_LEVEL, "propagate": False},
         "httpx": {"level": "WARNING"},
+        # Axes narrates every sign-in at INFO; the audit trail already records them.
+        "axes": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
     },
 }

@@ -8,29 +8,29 @@ known values.
 
 from __future__ import annotations
 
-import contextvars
+import functools
 import logging
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from django.conf import settings
-from django.db import connections, transaction
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.tasks import task
 from django.utils import timezone
 
-from dashboard import audit, devin, wording
+from dashboard import devin, leases, syncruns, timewords, wording
 from dashboard.crypto import CredentialDecryptError
-from dashboard.models import AuditEvent, Organization, Session, SyncRun
+from dashboard.middleware import request_id as _request_id
+from dashboard.models import Organization, Session, SyncRun
 
 log = logging.getLogger(__name__)
 
 # Null in archive/unarchive answers even when known ("only populated on get/list endpoints").
 ACTION_NULL_FIELDS = ("status_detail", "category", "subcategory")
-# A run still "running" after this long died with its process; another may start.
-STALE_RUN = timedelta(minutes=30)
-KEEP_RUNS = 20
+INTERNAL_ERROR = "The sync stopped on an internal error; see the server log."
+INTERRUPTED = "The sync was interrupted; the next sync carries on from the last success."
 BATCH = 500
 
 
@@ -68,6 +68,48 @@ def session_fields(item: devin.Session) -> dict[str, Any]:
         "updated_at": item.updated_at,
         "raw": item.raw,
     }
+
+
+# Indexed columns are cut, and marked, at a length no real value nears, so that an index row stays
+# under PostgreSQL's limit (~2.7 kB, at up to 4 bytes a character). `raw` keeps the whole value.
+INDEXED_LIMITS = {"status": 100, "status_detail": 100, "category": 100, "origin": 100}
+PR_STATES_LIMIT = 300
+PR_STATE_LIMIT = 40
+
+
+def cut(text: str, limit: int) -> str:
+    """`text`, or its first `limit` - 1 characters and "…" if it is longer."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def clean_json(value: Any) -> Any:
+    """A JSON value with `devin.clean_text` applied to every string in it, keys included."""
+    if isinstance(value, str):
+        return devin.clean_text(value)
+    if isinstance(value, list):
+        return [clean_json(item) for item in value]
+    if isinstance(value, dict):
+        return {devin.clean_text(key): clean_json(item) for key, item in value.items()}
+    return value
+
+
+def storable(values: dict[str, Any]) -> dict[str, Any]:
+    """Field values with the characters no database takes (NUL) replaced, visibly, in every string
+    and JSON value, and the indexed columns cut to INDEXED_LIMITS."""
+    stored = {name: clean_json(value) for name, value in values.items()}
+    for name, limit in INDEXED_LIMITS.items():
+        stored[name] = cut(stored[name], limit)
+    if len(stored["pr_states"]) > PR_STATES_LIMIT:
+        # Each state cut, and whole states kept while they fit: those still match "|state|".
+        kept = ""
+        for state in stored["pr_states"].strip("|").split("|"):
+            state = cut(state, PR_STATE_LIMIT)
+            if len(kept) + len(state) + 4 > PR_STATES_LIMIT:
+                kept += "|…"
+                break
+            kept += "|" + state
+        stored["pr_states"] = kept + "|"
+    return stored
 
 
 def store_sessions(
@@ -116,7 +158,7 @@ def _store_batch(
         new_rows: list[Session] = []
         changed: list[Session] = []
         for session_id, item in latest.items():
-            values = session_fields(item)
+            values = storable(session_fields(item))
             row = existing.get(session_id)
             if row is None:
                 new_rows.append(Session(org=org, session_id=session_id, synced_at=now, **values))
@@ -135,7 +177,10 @@ def _store_batch(
                     stale = name == "status_detail" and values["status"] != row.status
                     if not values[name] and not stale:
                         values[name] = getattr(row, name)
-                values["raw"] = {**row.raw, **{k: v for k, v in item.raw.items() if v is not None}}
+                values["raw"] = {
+                    **row.raw,
+                    **{k: v for k, v in values["raw"].items() if v is not None},
+                }
             if item.updated_at == row.updated_at and all(
                 getattr(row, name) == value for name, value in values.items() if name != "raw"
             ):
@@ -183,127 +228,177 @@ STORED_FIELDS = [
 ]
 
 
-def last_success(org: Organization) -> SyncRun | None:
-    return org.sync_runs.filter(state=SyncRun.State.OK).order_by("-started_at").first()
+# -- runs: one active sync per org, run by a worker (or inline), held by a lease -------------------
+# The rows themselves (claim, window, end, record) are dashboard.syncruns.
 
 
-def running_run(org: Organization) -> SyncRun | None:
-    return (
-        org.sync_runs.filter(state=SyncRun.State.RUNNING, started_at__gt=timezone.now() - STALE_RUN)
-        .order_by("-started_at")
-        .first()
-    )
+class _Stop(Exception):
+    """The run must stop between pages: its worker is shutting down, or lost its lease."""
 
 
-def start_run(org: Organization, *, full: bool = False, user: Any = None) -> SyncRun:
-    """Record a new run. Incremental from the last success minus an overlap, unless full."""
-    previous = None if full else last_success(org)
-    since = None
-    if previous is not None:
-        since = previous.started_at - timedelta(seconds=settings.SYNC_OVERLAP_SECONDS)
-    return SyncRun.objects.create(
-        org=org,
-        full=previous is None,
-        since=since,
-        triggered_by=user if user is not None and user.pk else None,
-    )
+def note_page(run: SyncRun, page: devin.SessionPage) -> None:
+    """Record on `run` (in memory and in the database) what a page of its listing skipped, and the
+    newest updated_at it saw. A time that is not `plausible` never moves the window: a session
+    dated 9999 would otherwise stop every later sync from seeing anything."""
+    now = timezone.now()
+    times = [item.updated_at for item in page.items if timewords.plausible(item.updated_at, now)]
+    newest = max(times, default=None)
+    changed: dict[str, Any] = {}
+    if newest is not None and (run.newest_updated_at is None or newest > run.newest_updated_at):
+        changed["newest_updated_at"] = newest
+    if page.skipped:
+        listed = "; ".join(f"{item.ref}: {item.reason}" for item in page.skipped)
+        changed["skipped"] = run.skipped + len(page.skipped)
+        changed["skipped_detail"] = cut(
+            f"{run.skipped_detail}; {listed}" if run.skipped_detail else listed, SKIPPED_DETAIL
+        )
+        log.warning(
+            "sync of %s skipped %d unreadable sessions: %s",
+            run.org.org_id,
+            len(page.skipped),
+            listed[:2000],
+        )
+    if changed:
+        for name, value in changed.items():
+            setattr(run, name, value)
+        SyncRun.objects.filter(pk=run.pk).update(**changed)
 
 
-def run_sync(run: SyncRun) -> SyncRun:
-    """Walk the list endpoint for `run`'s org and store what it returns. Never raises DevinError."""
-    org = run.org
-    updated_after = int(run.since.timestamp()) if run.since else None
-    try:
-        client = org.client()
-        # Whether the list includes archived sessions by default is undocumented: ask for both.
-        for archived in (False, True):
-            query = devin.SessionQuery(updated_after=updated_after, is_archived=archived)
-            for page in client.list_sessions(query):
-                stored = store_sessions(org, page.items, newer_than=run.started_at)
-                run.pages += 1
-                run.seen += len(page.items)
-                run.created += stored.created
-                run.updated += stored.updated
-                SyncRun.objects.filter(pk=run.pk).update(
-                    pages=run.pages, seen=run.seen, created=run.created, updated=run.updated
-                )
-    except (devin.DevinError, CredentialDecryptError) as exc:
-        run.state = SyncRun.State.FAILED
-        run.error = wording.describe(exc)
-        log.warning("sync of %s failed: %s", org.org_id, exc)
-    else:
-        run.state = SyncRun.State.OK
-    run.finished_at = timezone.now()
-    # Record and log first: saving the final state is what tells pollers the run is over.
-    audit.record(
-        "sync",
-        actor=run.triggered_by,
-        org=org,
-        outcome=AuditEvent.Outcome.OK
-        if run.state == SyncRun.State.OK
-        else AuditEvent.Outcome.FAILED,
-        detail=(
-            f"{'full' if run.full else 'incremental'}: {run.pages} pages, {run.seen} seen, "
-            f"{run.created} new, {run.updated} updated" + (f"; {run.error}" if run.error else "")
-        ),
-        actor_name="" if run.triggered_by else "sync job",
-    )
-    log.info(
-        "sync of %s %s: pages=%s seen=%s created=%s updated=%s",
-        org.org_id,
-        run.state,
-        run.pages,
-        run.seen,
-        run.created,
-        run.updated,
-    )
-    run.save()
-    prune_runs(run.org)
-    return run
+SKIPPED_DETAIL = 2000
 
 
-def prune_runs(org: Organization) -> int:
-    """Drop all but the newest KEEP_RUNS runs of an org (and never its last success).
+def request_sync(
+    org: Organization, *, user: User | None = None, full: bool = False
+) -> tuple[SyncRun, bool]:
+    """Queue a sync of the org for a worker, unless one is already queued or running.
 
-    A `--loop` service records a run a minute; without this the sessions page, which shows each
-    org's newest run, would scan a history that grows forever. The audit trail keeps every run.
+    Returns the run and whether this call queued it. Whoever asks (Sync now, two users at once,
+    the scheduler, recovery, a new org), the database's one_active_sync_per_org constraint lets
+    one run through; everyone else gets that run. The task is enqueued once the run is committed.
     """
-    keep = list(org.sync_runs.order_by("-started_at").values_list("pk", flat=True)[:KEEP_RUNS])
-    success = last_success(org)
-    if success is not None:
-        keep.append(success.pk)
-    deleted, _ = org.sync_runs.exclude(pk__in=keep).delete()
-    return deleted
+    for _ in range(3):
+        run = syncruns.open_run(org, user=user, full=full)
+        if run is not None:
+            transaction.on_commit(functools.partial(_enqueue, run.pk, _request_id.get()))
+            return run, True
+        active = syncruns.active_run(org)
+        if active is not None:
+            return active, False
+        # The active run ended between our insert and our read: ask again.
+    raise RuntimeError(f"could not queue a sync of {org.org_id}")
 
 
-def sync_org(org: Organization, *, full: bool = False, user: Any = None) -> SyncRun:
-    return run_sync(start_run(org, full=full, user=user))
+def _enqueue(run_pk: int, rid: str | None) -> None:
+    result = sync_task.enqueue(run_pk, request_id=rid)
+    # Recovery uses it to tell a run waiting in the queue from one whose task is gone.
+    SyncRun.objects.filter(pk=run_pk).update(task_id=result.id)
 
 
-def sync_in_background(org: Organization, *, user: Any = None) -> SyncRun:
-    """Start a sync in a thread (a "Sync now" click) unless one is already running."""
-    current = running_run(org)
-    if current is not None:
-        return current
-    run = start_run(org, user=user)
+@task()
+def sync_task(run_pk: int, request_id: str | None = None) -> str:
+    """Run a queued sync on a worker. Safe to run twice: only the worker that claims it runs it.
 
-    def work() -> None:
+    `request_id` is that of the request that asked for it, so the worker's log lines join it.
+    """
+    token = _request_id.set(request_id)
+    try:
+        worker = leases.worker_name()
+        if not syncruns.claim(SyncRun.objects.filter(pk=run_pk), worker):
+            log.info("sync run %s is not waiting for a worker (taken or ended)", run_pk)
+            return "not claimed"
+        run = SyncRun.objects.select_related("org", "triggered_by").get(pk=run_pk)
+        return _execute(run, worker, on_worker=True).state
+    finally:
+        _request_id.reset(token)
+
+
+def sync_org(org: Organization, *, full: bool = False, user: User | None = None) -> SyncRun:
+    """Sync one org now, in this process (the command line, the demo, tests).
+
+    It takes the org's one active-sync claim: a queued run that no worker has started yet (or
+    one whose worker died) is taken over; if a worker is running one, raises SyncActive.
+    """
+    worker = leases.worker_name()
+    for _ in range(3):
+        run = syncruns.open_run(org, user=user, full=full, worker=worker)
+        if run is not None:
+            return _execute(run, worker, on_worker=False)
+        is_full, since = syncruns.window(org, full)
+        carried = None if is_full else syncruns.newest_seen(org)
+        if syncruns.claim(
+            org.sync_runs.all(), worker, full=is_full, since=since, newest_updated_at=carried
+        ):
+            taken = org.sync_runs.select_related("org", "triggered_by")
+            run = taken.get(worker=worker, state=SyncRun.State.RUNNING)
+            return _execute(run, worker, on_worker=False)
+        active = syncruns.active_run(org)
+        if active is not None:
+            raise syncruns.SyncActive(active)
+    raise RuntimeError(f"could not start a sync of {org.org_id}")
+
+
+def _execute(run: SyncRun, worker: str, *, on_worker: bool) -> SyncRun:
+    """Walk the list endpoint for a run this worker holds, and record how it ended.
+
+    Never raises for API trouble or odd data: the run fails with a reason instead. On a worker,
+    SIGTERM hands the run back between pages (another worker carries on); inline, an interrupt
+    ends it as failed, so the next sync is not blocked.
+    """
+    with leases.Hold(SyncRun.objects.filter(pk=run.pk), worker, listen=on_worker) as hold:
         try:
-            run_sync(run)
-        except Exception:  # the thread has no caller to tell; the run must not stay "running"
-            log.exception("sync of %s crashed", org.org_id)
-            SyncRun.objects.filter(pk=run.pk).update(
-                state=SyncRun.State.FAILED,
-                error="The sync stopped on an internal error; see the server log.",
-                finished_at=timezone.now(),
-            )
-        finally:
-            connections.close_all()  # this thread's own connection; nobody else will close it
-
-    # Start once the run's row is committed, so the thread (its own connection) can see it.
-    # The thread runs in a copy of this request's context, so its log lines carry the request id.
-    thread = threading.Thread(
-        target=contextvars.copy_context().run, args=(work,), name=f"sync-{org.org_id}", daemon=True
-    )
-    transaction.on_commit(thread.start)
+            _walk(run, worker, hold)
+        except _Stop:
+            if hold.lost:  # recovery ended it: what it recorded is the truth
+                run.refresh_from_db()
+            else:
+                _hand_back(run, worker)
+            return run
+        except (devin.DevinError, CredentialDecryptError) as exc:
+            run.state, run.error = SyncRun.State.FAILED, wording.describe(exc)
+            log.warning("sync of %s failed: %s", run.org.org_id, exc)
+        except Exception:  # odd data or a bug: this org's run fails, the others go on
+            log.exception("sync of %s crashed", run.org.org_id)
+            run.state, run.error = SyncRun.State.FAILED, INTERNAL_ERROR
+        except BaseException:  # KeyboardInterrupt, SystemExit: record it, then stop
+            if on_worker:
+                _hand_back(run, worker)
+            else:
+                run.state, run.error = SyncRun.State.FAILED, INTERRUPTED
+                syncruns.finish(run, worker)
+            raise
+        else:
+            run.state = SyncRun.State.OK
+    syncruns.finish(run, worker)
     return run
+
+
+def _walk(run: SyncRun, worker: str, hold: leases.Hold[SyncRun]) -> None:
+    org = run.org
+    mine = SyncRun.objects.filter(pk=run.pk, worker=worker)
+    updated_after = int(run.since.timestamp()) if run.since else None
+    client = org.client()
+    # Whether the list includes archived sessions by default is undocumented: ask for both.
+    for archived in (False, True):
+        query = devin.SessionQuery(updated_after=updated_after, is_archived=archived)
+        for page in client.list_sessions(query):
+            note_page(run, page)
+            stored = store_sessions(org, page.items, newer_than=run.started_at)
+            run.pages += 1
+            run.seen += len(page.items)
+            run.created += stored.created
+            run.updated += stored.updated
+            mine.update(**syncruns.counts(run))
+            if hold.lost or hold.stopping:
+                raise _Stop
+
+
+def _hand_back(run: SyncRun, worker: str) -> None:
+    """Put the run back in the queue for the next worker; it starts again from its `since`."""
+    with transaction.atomic():
+        handed = SyncRun.objects.filter(pk=run.pk, worker=worker).update(
+            state=SyncRun.State.QUEUED, worker="", lease_until=None, task_id=""
+        )
+        if handed:
+            transaction.on_commit(functools.partial(_enqueue, run.pk, _request_id.get()))
+    run.state = SyncRun.State.QUEUED
+    log.info("sync of %s handed back after %s pages", run.org.org_id, run.pages)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import path
 
-from dashboard.views import audit, auth, bulk, insight, orgs, sessions, team
+from dashboard.views import account, audit, auth, bulk, insight, orgs, sessions, team
 
 urlpatterns = [
     path("", sessions.sessions, name="sessions"),
@@ -28,10 +28,21 @@ urlpatterns = [
     path("team/<int:pk>/", team.team_user, name="team_user"),
     path("team/<int:pk>/deactivate/", team.team_user_deactivate, name="team_user_deactivate"),
     path("team/<int:pk>/reactivate/", team.team_user_reactivate, name="team_user_reactivate"),
+    path("team/<int:pk>/password/", team.team_user_password, name="team_user_password"),
+    path("team/unlock/", team.team_unlock, name="team_unlock"),
     path("audit/", audit.audit, name="audit"),
     path("audit/export.csv", audit.audit_csv, name="audit_csv"),
-    path("sign-ins/locked/", audit.sign_in_locks, name="sign_in_locks"),
-    path("sign-ins/unlock/", audit.sign_in_unlock, name="sign_in_unlock"),
+    path("account/", account.account, name="account"),
+    path("account/password/", account.password_change, name="password_change"),
+    path("account/sign-out-everywhere/", account.sign_out_everywhere, name="sign_out_everywhere"),
+    # A reset link's token travels in the query string, never in a path (paths are logged).
+    path("account/reset/", account.reset_link, name="password_reset_link"),
+    path(
+        "account/reset/<uidb64>/set-password/",
+        account.reset_confirm,
+        {"token": "set-password"},
+        name="password_reset_confirm",
+    ),
     path("login/", auth.login_view, name="login"),
     path("logout/", auth.logout_view, name="logout"),
     path("setup/", auth.setup, name="setup"),

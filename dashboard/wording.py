@@ -3,14 +3,17 @@
 `dashboard.devin` reports failures as data (`DevinError.kind`, status, retry_after, detail...);
 this module turns them into one sentence that says what happened and what to do. Views, sync,
 bulk archive and the live refresh all word failures here, so they say the same thing the same way.
+The actions on a session (`dashboard.actions`) are worded here too: one reason for the row, the
+bulk run's item and the audit trail, so the three never tell a different story.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 from dashboard.crypto import CredentialDecryptError
-from dashboard.devin import DevinError, Kind, Misconfigured
+from dashboard.devin import DevinError, Kind, Misconfigured, RateLimited
 from dashboard.timewords import duration_words
 
 _EXAMPLE_ID = "devin-abc123"
@@ -52,6 +55,9 @@ _SENTENCES: Final[dict[Kind, str]] = {
     Kind.CONNECT_FAILED: "Could not connect to the Devin API at {host}. Try again in a minute.",
     Kind.CONNECTION_LOST: (
         "The connection to the Devin API at {host} broke before it answered. Try again in a minute."
+    ),
+    Kind.OUT_OF_TIME: (
+        "The time allowed for this ran out before {at} could be asked. Try again in a minute."
     ),
     Kind.NOT_JSON: "{at} answered HTTP {status} with a body that is not JSON. Check the base URL.",
     Kind.UNDECODABLE: "{at} sent a response body that could not be decoded.",
@@ -123,4 +129,96 @@ def _subject(exc: DevinError) -> str:
         return f"session {exc.session_id}"
     return {"list": "the sessions list", "whoami": "this token's identity"}.get(
         exc.operation, "this request"
+    )
+
+
+# -- actions on a session (dashboard.actions) ----------------------------------------------------
+
+NEXT_SYNC = "the next sync will show the result."
+# A request that was sent but got no usable answer: it may or may not have been applied.
+_SENT_NO_ANSWER: Final[dict[Kind, str]] = {
+    Kind.TIMEOUT: "Sent; Devin did not answer in time; " + NEXT_SYNC,
+    Kind.CONNECTION_LOST: "Sent; the connection broke before Devin answered; " + NEXT_SYNC,
+    Kind.UNAVAILABLE: (
+        "Sent; Devin answered with an error (HTTP {status}), so it may or may not have happened; "
+        + NEXT_SYNC
+    ),
+    Kind.NOT_JSON: "Sent; Devin's answer could not be read; " + NEXT_SYNC,
+    Kind.UNDECODABLE: "Sent; Devin's answer could not be read; " + NEXT_SYNC,
+    Kind.BAD_RESPONSE: "Sent; Devin's answer could not be used ({said}); " + NEXT_SYNC,
+}
+NO_LONGER_IN_DASHBOARD = "No longer in the dashboard."
+INTERNAL_ERROR = "Internal error; see the server log."
+
+
+@dataclass(frozen=True)
+class ActionProblem:
+    """What a row says when its action did not end as asked: "<headline> <reason> <note>"."""
+
+    headline: str
+    reason: str
+    note: str
+
+
+def sent_unanswered(exc: DevinError | CredentialDecryptError) -> bool:
+    """True when the request went out and may have been applied (no usable answer came back)."""
+    return isinstance(exc, DevinError) and exc.maybe_applied
+
+
+def action_reason(
+    exc: DevinError | CredentialDecryptError, *, retried: bool = False, cap: float | None = None
+) -> str:
+    """Why an action on a session did not end as asked: the row, a bulk item and the audit event.
+
+    `retried`: a bulk run puts the session back in its queue (rate limited); `cap`: the longest
+    wait a bulk run honours, said when Devin asked for longer.
+    """
+    if isinstance(exc, DevinError) and exc.maybe_applied:
+        sentence = _SENT_NO_ANSWER.get(exc.kind, _SENT_NO_ANSWER[Kind.TIMEOUT])
+        return sentence.format(status=exc.status_code, said=exc.detail or "no details given")
+    said = describe(exc)
+    if retried:
+        return f"{said} It is tried again after the pause."
+    if (
+        cap is not None
+        and isinstance(exc, RateLimited)
+        and exc.retry_after is not None
+        and exc.retry_after > cap
+    ):
+        waits = duration_words(cap)
+        return f"{said} A bulk run waits at most {waits}, so this one was not tried again."
+    return said
+
+
+def action_problem(action: str, exc: DevinError | CredentialDecryptError) -> ActionProblem:
+    """The row's words. Only a refusal from Devin (4xx) says that nothing was changed."""
+    verb = action.capitalize()
+    reason = action_reason(exc)
+    if sent_unanswered(exc):
+        return ActionProblem(f"{verb} not confirmed.", reason, "")
+    if isinstance(exc, DevinError) and exc.status_code is not None:
+        return ActionProblem(f"{verb} failed.", reason, "Nothing was changed.")
+    return ActionProblem(f"{verb} failed.", reason, "It did not reach Devin.")
+
+
+def action_flash(action: str, subject: str, exc: DevinError | CredentialDecryptError) -> str:
+    """The message after a plain (non-htmx) POST whose action did not end as asked."""
+    problem = action_problem(action, exc)
+    if sent_unanswered(exc):
+        return f"{action.capitalize()} of “{subject}” not confirmed. {problem.reason}"
+    return f"Could not {action} “{subject}”: {problem.reason} {problem.note}"
+
+
+def found_by_reread(action: str, applied: bool, *, retried: bool = False) -> str:
+    """An action whose process stopped before it recorded Devin's answer, settled by a re-read."""
+    state = f"{action}d" if applied else f"not {action}d"
+    said = f"Its process stopped before recording Devin's answer; a re-read shows it {state}."
+    return f"{said} It is tried again." if retried else said
+
+
+def never_settled(exc: DevinError | CredentialDecryptError) -> str:
+    """An action whose process stopped, and whose session could not be re-read for an hour."""
+    return (
+        "Sent, but its process stopped before recording Devin's answer, and the session could "
+        f"not be re-read since ({describe(exc)}); " + NEXT_SYNC
     )

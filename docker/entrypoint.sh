@@ -1,6 +1,7 @@
 #!/bin/sh
 # The container's entrypoint: migrate first when DASHBOARD_MIGRATE_ON_START is true, then run the
-# command given (gunicorn by default, see the Dockerfile's CMD; the sync service passes its own).
+# command given (gunicorn by default, see the Dockerfile's CMD; the worker and the scheduler
+# services pass their own).
 set -eu
 
 migrate=$(printf '%s' "${DASHBOARD_MIGRATE_ON_START:-false}" | tr '[:upper:]' '[:lower:]')

@@ -160,6 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for org_id, tokens in fake.tokens.items():
         print(f"  {org_id:<16} {names[org_id]:<12} view: {tokens.get('view', '-')}")
         print(f"  {'':<16} {'':<12} manage: {tokens.get('manage', '-')}")
+    print("  GET /_fake/conversations names each org's sessions with made-to-order conversations")
     if args.fault:
         print(f"  faults: {', '.join(f.kind for f in args.fault)}")
     print("Ctrl-C to stop.", flush=True)

@@ -1,4 +1,5 @@
-"""The list endpoint's query string: flat params parsed and validated into a ``store.Query``.
+"""The list endpoints' query strings: flat params parsed and validated (sessions into a
+``store.Query``; messages into a page size and cursor).
 
 Errors are reported all at once, in the FastAPI shape the real API keeps inside a problem's
 ``errors``; the filter semantics themselves are ``store``'s.
@@ -17,7 +18,7 @@ _ORIGINS = frozenset(origin for origin, _ in seeding.ORIGINS)
 
 
 class ParamError(TypedDict):
-    loc: list[str]
+    loc: list[str | int]
     msg: str
     type: str
 
@@ -51,11 +52,7 @@ def parse_list_query(raw_query: str) -> Query:
             errors.append(_param_error(name, "Input should be a valid integer", "int_parsing"))
             return None
 
-    first = integer("first")
-    if first is None:
-        first = 100
-    elif not 1 <= first <= 200:
-        errors.append(_param_error("first", "Input should be between 1 and 200", "range_error"))
+    first = _first(last("first"), errors)
 
     after = None
     cursor = last("after")
@@ -63,7 +60,7 @@ def parse_list_query(raw_query: str) -> Query:
         try:
             after = decode_cursor(cursor)
         except ValueError:
-            errors.append(_param_error("after", "Invalid cursor", "value_error"))
+            errors.append(cursor_error())
 
     is_archived = None
     archived_raw = last("is_archived")
@@ -102,6 +99,37 @@ def parse_list_query(raw_query: str) -> Query:
     if errors:
         raise BadParams(errors)
     return query
+
+
+def _first(value: str | None, errors: list[ParamError]) -> int:
+    """A page size: 1..200, 100 when absent (or unreadable, with an error added)."""
+    if value is None:
+        return 100
+    try:
+        first = int(value)
+    except ValueError:
+        errors.append(_param_error("first", "Input should be a valid integer", "int_parsing"))
+        return 100
+    if not 1 <= first <= 200:
+        errors.append(_param_error("first", "Input should be between 1 and 200", "range_error"))
+    return first
+
+
+def parse_page_query(raw_query: str) -> tuple[int, str | None]:
+    """``first`` and ``after`` of a cursor-paged list other than sessions (messages).
+
+    Whether ``after`` is a cursor the list made is the list's to say.
+    """
+    params = parse_qs(raw_query, keep_blank_values=True)
+    errors: list[ParamError] = []
+    first = _first(params.get("first", [None])[-1], errors)
+    if errors:
+        raise BadParams(errors)
+    return first, params.get("after", [""])[-1] or None
+
+
+def cursor_error() -> ParamError:
+    return _param_error("after", "Invalid cursor", "value_error")
 
 
 def flag(raw_query: str, name: str) -> bool:

@@ -3,7 +3,8 @@
 Auth: ``Authorization: Bearer <token>``. A missing or unknown token is 401. A valid token
 used on another org's path is 403 (not 404: the fake tells the truth about the mistake,
 which is what a dashboard operator needs to fix a misconfigured org id). A view-only token
-gets 403 on archive/unarchive/terminate. Errors are RFC 9457 ``application/problem+json``.
+gets 403 on anything but a GET (archive, unarchive, terminate, sending a message, changing
+tags). Errors are RFC 9457 ``application/problem+json``.
 
 The control endpoints under ``/_fake/`` take no auth: the fake is a test tool on loopback.
 """
@@ -18,7 +19,9 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from .faults import BODY_FAULTS, BODY_TRANSFORMS, malformed_json
+from . import session_parts
+from .faults import BODY_FAULTS, UNREADABLE_BODY, malformed_json
+from .part_faults import break_body
 from .query import BadParams, ParamError, flag, parse_list_query
 from .state import MANAGE, VIEW, FakeState, Principal
 from .store import canonical_session_id
@@ -33,6 +36,10 @@ _SESSION = re.compile(r"/v3/organizations/(?P<org>[^/]+)/sessions/(?P<sid>[^/]+)
 _ACTION = re.compile(
     r"/v3/organizations/(?P<org>[^/]+)/sessions/(?P<sid>[^/]+)/(?P<action>archive|unarchive)"
 )
+_PART = re.compile(
+    r"/v3/organizations/(?P<org>[^/]+)/sessions/(?P<sid>[^/]+)/(?P<part>messages|tags|attachments)"
+)
+_FAKE_MESSAGES = re.compile(r"/_fake/sessions/(?P<org>[^/]+)/(?P<sid>[^/]+)/messages")
 _FAKE_SESSION = re.compile(r"/_fake/sessions/(?P<org>[^/]+)(?:/(?P<sid>[^/]+))?")
 
 
@@ -137,10 +144,10 @@ def _api_call(fake: FakeState, request: Request) -> Response | None:
         if fault is not None and fault.kind in BODY_FAULTS and response.status < 300:
             if fault.kind == "malformed_json":
                 response.body = malformed_json(response.body)
+            elif fault.kind == "unreadable_body":
+                response.body = UNREADABLE_BODY
             else:
-                response = json_response(
-                    response.status, BODY_TRANSFORMS[fault.kind](response.payload)
-                )
+                response = json_response(response.status, break_body(fault.kind, response.payload))
         return response
 
 
@@ -152,6 +159,8 @@ def _route_api(fake: FakeState, request: Request) -> Response:
         allowed = ("GET",)
     elif match := _ACTION.fullmatch(path):
         allowed = ("POST",)
+    elif match := _PART.fullmatch(path):
+        allowed = session_parts.PARTS[match["part"]]
     elif match := _SESSION.fullmatch(path):
         allowed = ("GET", "DELETE")
     elif match := _SESSIONS.fullmatch(path):
@@ -181,6 +190,14 @@ def _route_api(fake: FakeState, request: Request) -> Response:
         return problem(
             403, f"The service user lacks the {PERMISSION_NAMES[needs]} permission", path
         )
+
+    if "part" in match.groupdict():
+        part = session_parts.answer(
+            fake, method, match["part"], org_id, unquote(match["sid"]), request.query, request.body
+        )
+        if part.status >= 400:
+            return problem(part.status, part.detail, path, errors=part.errors)
+        return json_response(part.status, part.payload)
 
     if "sid" not in match.groupdict():
         try:
@@ -254,6 +271,10 @@ def _control(fake: FakeState, request: Request) -> Response:
             return problem(422, "seconds must be a non-negative number", path)
         fake.latency = float(seconds)
         return json_response(200, {"latency": fake.latency})
+    elif path == "/_fake/conversations" and method == "GET":
+        return json_response(200, fake.featured)
+    elif (match := _FAKE_MESSAGES.fullmatch(path)) and method == "POST":
+        return _control_message(fake, unquote(match["org"]), unquote(match["sid"]), data, path)
     elif (match := _FAKE_SESSION.fullmatch(path)) and method == "POST":
         return _control_session(fake, unquote(match["org"]), match["sid"], data, path)
     return problem(404, f"No control endpoint {method} {path}", path)
@@ -276,6 +297,21 @@ def _control_session(
         return problem(422, str(exc), path)
 
 
+def _control_message(
+    fake: FakeState, org_id: str, session_id: str, data: dict[str, Any], path: str
+) -> Response:
+    """``POST /_fake/sessions/{org_id}/{session_id}/messages``: say something in a session."""
+    text, source = data.get("message"), data.get("source", "devin")
+    if not isinstance(text, str) or not isinstance(source, str):
+        return problem(422, "message and source must be strings", path)
+    try:
+        return json_response(201, fake.add_message(org_id, session_id, text, source))
+    except KeyError:
+        return problem(404, f"Session {org_id}/{session_id} not found", path)
+    except ValueError as exc:
+        return problem(422, str(exc), path)
+
+
 def _index(fake: FakeState) -> dict[str, object]:
     """What a human opening the URL in a browser sees."""
     return {
@@ -291,6 +327,9 @@ def _index(fake: FakeState) -> dict[str, object]:
             "DELETE /v3/organizations/{org_id}/sessions/{devin_id}?archive=bool",
             "POST /v3/organizations/{org_id}/sessions/{devin_id}/archive",
             "POST /v3/organizations/{org_id}/sessions/{devin_id}/unarchive",
+            "GET|POST /v3/organizations/{org_id}/sessions/{devin_id}/messages",
+            "GET|POST|PUT /v3/organizations/{org_id}/sessions/{devin_id}/tags",
+            "GET /v3/organizations/{org_id}/sessions/{devin_id}/attachments",
         ],
         "control": [
             "GET|POST|DELETE /_fake/faults",
@@ -300,5 +339,7 @@ def _index(fake: FakeState) -> dict[str, object]:
             "POST /_fake/latency",
             "POST /_fake/sessions/{org_id}",
             "POST /_fake/sessions/{org_id}/{session_id}",
+            "POST /_fake/sessions/{org_id}/{session_id}/messages",
+            "GET /_fake/conversations",
         ],
     }

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import seed as seeding
+from .chat import Attachment, Message
+from .conversations import ConversationStore
 from .faults import Fault, FaultBook
 from .store import SESSION_FIELDS, Session, SessionStore, canonical_session_id
 
@@ -139,6 +141,7 @@ class FakeState:
         self.latency = latency  # seconds added to every API call; safe to change while serving
         self.verbose = verbose
         self.store = SessionStore()
+        self.conversations = ConversationStore(seed)
         self.call_stats = CallStats()
         self._faults = FaultBook()
         self._principals: dict[str, Principal] = {}
@@ -156,6 +159,7 @@ class FakeState:
 
     def _add_org(self, org_id: str, name: str, sessions: Sequence[Session] = ()) -> None:
         self.store.add_org(org_id, name, sessions)
+        self.conversations.feature(org_id, sessions)
         slug = org_id.removeprefix("org-")
         for perm, label in ((VIEW, "readonly"), (MANAGE, "admin")):
             token = seeding.make_token(self.seed, org_id, perm)
@@ -234,6 +238,7 @@ class FakeState:
         if "updated_at" not in fields:
             session["updated_at"] = max(session["updated_at"], session["created_at"])
         self.store.add(org_id, session)
+        self.conversations.start_empty(org_id, session_id)
         return self.get(org_id, session_id) or {}
 
     def update_session(self, org_id: str, session_id: str, **fields: Any) -> Session:
@@ -250,6 +255,40 @@ class FakeState:
     def sessions(self, org_id: str) -> list[Session]:
         """Every session of an org in list order (copies)."""
         return self.store.all_sessions(org_id)
+
+    # -- conversations ------------------------------------------------------------------
+
+    @property
+    def featured(self) -> dict[str, dict[str, str]]:
+        """``{org_id: {"long": id, "huge": id, "hostile": id}}``: the sessions whose
+        conversations are made to order (2,000 messages; a 1 MiB message; hostile text)."""
+        return self.conversations.features()
+
+    def messages(self, org_id: str, session_id: str) -> list[Message]:
+        """Every message of a session, oldest first (copies). KeyError if unknown."""
+        return self.conversations.messages(org_id, self._session(org_id, session_id))
+
+    def attachments(self, org_id: str, session_id: str) -> list[Attachment]:
+        return self.conversations.attachments(org_id, self._session(org_id, session_id))
+
+    def add_message(
+        self, org_id: str, session_id: str, text: str, source: str = "devin"
+    ) -> Message:
+        """Append a message as if it were said now, e.g. Devin's answer; the session's status
+        stays as it is (``update_session`` changes it). KeyError if unknown."""
+        if source not in ("devin", "user"):
+            raise ValueError("source must be 'devin' or 'user'")
+        message = self.conversations.add(
+            org_id, self._session(org_id, session_id), text, source=source
+        )
+        self.store.update(org_id, session_id, {})  # a new message is a change: bump updated_at
+        return message
+
+    def _session(self, org_id: str, session_id: str) -> Session:
+        session = self.store.get(org_id, session_id) if self.store.has_org(org_id) else None
+        if session is None:
+            raise KeyError(f"{org_id}/{session_id}")
+        return session
 
     # -- faults -------------------------------------------------------------------------
 

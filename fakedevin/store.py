@@ -73,6 +73,11 @@ SESSION_FIELDS = (
 ACTION_NULLED_FIELDS = ("status_detail", "category", "subcategory", "structured_output")
 
 
+def action_answer(session: Session) -> Session:
+    """The session as an action's response shows it: the get/list-only fields null."""
+    return {**session, **dict.fromkeys(ACTION_NULLED_FIELDS)}
+
+
 def canonical_session_id(session_id: str) -> str:
     """Path ids come as ``devin-<hex>`` or bare ``<hex>``; storage uses the prefixed form."""
     return session_id if session_id.startswith("devin-") else f"devin-{session_id}"
@@ -340,15 +345,24 @@ class SessionStore:
 
         return self._action(org_id, session_id, change)
 
+    def change(
+        self, org_id: str, session_id: str, change: Callable[[Session], dict[str, Any]]
+    ) -> Session | None:
+        """Apply ``change`` (the record as it is, to the fields to set) atomically and bump
+        ``updated_at``; the new record (shared, do not mutate), or None if there is no such
+        session. ``change`` may raise to refuse: nothing is stored then.
+        """
+        with self._lock:
+            if canonical_session_id(session_id) not in self._orgs[org_id].sessions:
+                return None
+            return self._update(org_id, session_id, change)
+
     def _action(
         self, org_id: str, session_id: str, change: Callable[[Session], dict[str, Any]]
     ) -> Session | None:
         """Apply an API action; returns the session as the action's response shows it."""
-        with self._lock:
-            if canonical_session_id(session_id) not in self._orgs[org_id].sessions:
-                return None
-            session = self._update(org_id, session_id, change)
-        return {**session, **dict.fromkeys(ACTION_NULLED_FIELDS)}
+        session = self.change(org_id, session_id, change)
+        return None if session is None else action_answer(session)
 
     def _update(
         self,

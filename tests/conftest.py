@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,13 +31,14 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_teardown(item: pytest.Item) -> Any:
-    """Let a test's background work (Sync now, bulk archive) finish before its database goes."""
-    for thread in threading.enumerate():
-        if thread.name.startswith(("sync-", "bulk-")):
-            thread.join(timeout=60)
-    return (yield)
+@pytest.fixture
+def background_worker(live_server: Any, tmp_path: Any) -> Iterator[Any]:
+    """A real `manage.py db_worker` on the live server's database: it runs what the pages queue
+    (Sync now, the live refresh), and stops (SIGTERM) before the database is flushed."""
+    from tests.workers import worker
+
+    with worker(tmp_path) as process:
+        yield process
 
 
 @pytest.fixture(scope="session")
@@ -117,6 +117,17 @@ def viewer(make_user: Any, acme: Any) -> Any:
 @pytest.fixture
 def outsider(make_user: Any, globex: Any) -> Any:
     return _member(make_user("outsider"), globex, "operator")
+
+
+@pytest.fixture
+def world(
+    fake: Any, acme: Any, globex: Any, admin: Any, operator: Any, viewer: Any, outsider: Any
+) -> Any:
+    """Every actor and org of the authorization matrix (tests/routes.py), and a session of acme."""
+    from tests.routes import make_world
+
+    users = {"admin": admin, "operator": operator, "viewer": viewer, "outsider": outsider}
+    return make_world(fake, acme, globex, users)
 
 
 @pytest.fixture

@@ -53,6 +53,29 @@ def session_json(**overrides: Any) -> dict[str, Any]:
     return data
 
 
+def message_json(**overrides: Any) -> dict[str, Any]:
+    """A SessionMessage."""
+    return {
+        "event_id": "event-1",
+        "source": "devin",
+        "message": "Done: see ```python\nprint(1)\n```",
+        "created_at": 1_700_000_100,
+        **overrides,
+    }
+
+
+def attachment_json(**overrides: Any) -> dict[str, Any]:
+    """A SessionAttachment."""
+    return {
+        "attachment_id": "attachment-1",
+        "name": "error.log",
+        "url": "https://app.devin.ai/attachments/1/error.log",
+        "source": "user",
+        "content_type": "text/plain",
+        **overrides,
+    }
+
+
 def page_json(
     items: list[dict[str, Any]],
     *,

@@ -184,12 +184,24 @@ ROUTES: dict[str, Route] = {
     "team_user": Route(kwargs=_viewer_user, get=admins_only(), post=admins_only(302)),
     "team_user_deactivate": Route(kwargs=_viewer_user, post=admins_only(302)),
     "team_user_reactivate": Route(kwargs=_viewer_user, post=admins_only(302)),
+    # A reset answers with the one-time password (or link) in the page itself: 200.
+    "team_user_password": Route(
+        kwargs=_viewer_user, post=admins_only(200), data=lambda w: {"how": "one-time"}
+    ),
+    "team_unlock": Route(post=admins_only(302), data=lambda w: {"username": "viewer"}),
     # Audit: everyone signed in sees the events of their own orgs (tests/test_audit_page.py).
     "audit": Route(get=members(), query="?outcome=ok"),
     "audit_csv": Route(get=members(), query="?action=sign_in"),
-    # Locked sign-ins: site admins.
-    "sign_in_locks": Route(get=admins_only()),
-    "sign_in_unlock": Route(post=admins_only(302), data=lambda w: {"username": "viewer"}),
+    # Your account: everyone signed in, each their own. An empty password form answers 200.
+    "account": Route(get=members()),
+    "password_change": Route(get=members(), post=members(200)),
+    "sign_out_everywhere": Route(post=members(302)),
+    # A reset link works signed out. Without its two parts it is no link (400); the set-password
+    # step without a token in the session says the link cannot be used (200).
+    "password_reset_link": Route(get=everyone(400)),
+    "password_reset_confirm": Route(
+        kwargs=lambda w: {"uidb64": "MQ"}, get=everyone(200), post=everyone(200)
+    ),
 }
 
 

@@ -33,9 +33,9 @@ DEVIN_READ_TIMEOUT = 5.0
 # Serve static files straight from static/ and the apps, as DEBUG does, without collectstatic.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
-# A file, not shared-cache memory, for the test database: background threads (Sync now, bulk
-# archive) and the live server then meet WAL and the busy timeout, as in production, instead of
-# shared-cache table locks.
+# A file, not shared-cache memory, for the test database: worker processes (tests/workers.py),
+# bulk archive threads and the live server then meet WAL and the busy timeout, as in production,
+# instead of shared-cache table locks.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
 # A worker or scheduler process that a test starts (tests/workers.py) uses that test's database.

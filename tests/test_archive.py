@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import re
+import time
+from html import unescape
 from typing import Any
 
 import pytest
@@ -8,7 +10,7 @@ from django.forms.models import model_to_dict
 from django.test import Client
 
 from dashboard import sync
-from dashboard.models import AuditEvent, Organization, Session
+from dashboard.models import ActionAttempt, AuditEvent, Organization, Session
 
 pytestmark = pytest.mark.django_db
 
@@ -104,40 +106,120 @@ def test_when_the_reread_fails_the_archive_still_shows_with_known_values(
     assert stored.status_detail == ""  # "working" no longer holds for a suspended session
 
 
-FAILURES: list[tuple[dict[str, Any], str]] = [
+# Devin refused (4xx): the row says so, and that nothing was changed.
+REFUSALS: list[tuple[dict[str, Any], str]] = [
     ({"kind": "status", "status": 401}, "was rejected (401)"),
     ({"kind": "status", "status": 403}, "(403)"),
     ({"kind": "status", "status": 404}, "404"),
     ({"kind": "status", "status": 409}, "409"),
-    ({"kind": "status", "status": 500}, "500"),
-    ({"kind": "429", "retry_after": "30"}, "Try again in"),
+    ({"kind": "429", "retry_after": "30"}, "Try again in 30 seconds"),
     ({"kind": "429"}, "429"),
-    ({"kind": "malformed_json"}, "JSON"),
-    ({"kind": "missing_fields"}, "missing"),
-    ({"kind": "drop"}, "connection"),
+]
+# Sent, but no usable answer: it may have been applied, so the row must not say it was not.
+UNANSWERED: list[tuple[dict[str, Any], str]] = [
+    ({"kind": "status", "status": 500}, "Sent; Devin answered with an error (HTTP 500)"),
+    ({"kind": "status", "status": 503}, "Sent; Devin answered with an error (HTTP 503)"),
+    ({"kind": "malformed_json"}, "Sent; Devin's answer could not be read"),
+    ({"kind": "missing_fields"}, "Sent; Devin's answer could not be used"),
+    ({"kind": "drop"}, "Sent; the connection broke before Devin answered"),
 ]
 
 
-@pytest.mark.parametrize(
-    ("fault", "words"), FAILURES, ids=[f["kind"] + str(f.get("status", "")) for f, _ in FAILURES]
-)
-def test_each_failure_leaves_the_row_and_shows_why(
-    client: Client, running: Session, operator: Any, fake: Any, fault: dict[str, Any], words: str
-) -> None:
+def _ids(cases: list[tuple[dict[str, Any], str]]) -> list[str]:
+    return [f["kind"] + str(f.get("status", "")) + str(f.get("retry_after", "")) for f, _ in cases]
+
+
+def archive_with(
+    fault: dict[str, Any], client: Client, running: Session, operator: Any, fake: Any
+) -> str:
+    """The row an htmx archive answers while Devin's archive endpoint has `fault`, as text."""
     client.force_login(operator)
-    before = snapshot(running)
     options: dict[str, Any] = {k: v for k, v in fault.items() if k != "kind"}
     fake.inject(fault["kind"], count=None, method="POST", path="/archive", **options)
     response = client.post(f"/sessions/{running.pk}/archive/", headers=HX)
     fake.clear_faults()
     assert response.status_code == 200
-    html = response.content.decode()
+    return unescape(response.content.decode())
+
+
+@pytest.mark.parametrize(("fault", "words"), REFUSALS, ids=_ids(REFUSALS))
+def test_a_refusal_leaves_the_row_and_says_nothing_was_changed(
+    client: Client, running: Session, operator: Any, fake: Any, fault: dict[str, Any], words: str
+) -> None:
+    before = snapshot(running)
+    html = archive_with(fault, client, running, operator, fake)
     assert 'class="row-error" role="alert"><strong>Archive failed.</strong>' in html
     assert words.lower() in html.lower(), html
     assert "Retry" in html and "Nothing was changed." in html
     assert snapshot(running) == before
     event = AuditEvent.objects.get(action="archive")
     assert event.outcome == "failed" and event.detail
+    attempt = ActionAttempt.objects.get()
+    assert (attempt.outcome, attempt.devin_id) == ("failed", running.session_id)
+    assert attempt.settled_at is not None
+
+
+@pytest.mark.parametrize(("fault", "words"), UNANSWERED, ids=_ids(UNANSWERED))
+def test_sent_without_an_answer_says_so_and_audits_unknown(
+    client: Client, running: Session, operator: Any, fake: Any, fault: dict[str, Any], words: str
+) -> None:
+    before = snapshot(running)
+    html = archive_with(fault, client, running, operator, fake)
+    assert 'class="row-error" role="alert"><strong>Archive not confirmed.</strong>' in html
+    assert words in html, html
+    assert "the next sync will show the result." in html
+    assert "Nothing was changed" not in html
+    assert snapshot(running) == before  # what the dashboard knew, until a sync says otherwise
+    event = AuditEvent.objects.get(action="archive")
+    assert (event.outcome, event.session_id) == ("unknown", running.session_id)
+    assert words in event.detail
+    assert ActionAttempt.objects.get().outcome == "unknown"
+
+
+def test_an_archive_that_never_reached_devin_says_so(
+    client: Client, running: Session, operator: Any, acme: Organization
+) -> None:
+    # Nothing listens on port 9 of loopback: the connection is refused, nothing is sent.
+    Organization.objects.filter(pk=acme.pk).update(base_url="http://127.0.0.1:9")
+    client.force_login(operator)
+    html = client.post(f"/sessions/{running.pk}/archive/", headers=HX).content.decode()
+    assert "<strong>Archive failed.</strong>" in html
+    assert "refused the connection" in html
+    assert "It did not reach Devin." in html and "Nothing was changed" not in html
+    assert AuditEvent.objects.get(action="archive").outcome == "failed"
+
+
+def test_a_hung_devin_answers_within_the_deadline(
+    client: Client, running: Session, operator: Any, fake: Any, settings: Any
+) -> None:
+    settings.ACTION_DEADLINE_SECONDS = 1.5
+    settings.DEVIN_READ_TIMEOUT = 20.0  # the deadline, not the read timeout, must end it
+    client.force_login(operator)
+    fake.inject("hang", count=None, seconds=30)
+    started = time.monotonic()
+    response = client.post(f"/sessions/{running.pk}/archive/", headers=HX)
+    elapsed = time.monotonic() - started
+    fake.clear_faults()
+    assert elapsed < 1.5 + 1.0, elapsed
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Sent; Devin did not answer in time; the next sync will show the result." in html
+    assert AuditEvent.objects.get(action="archive").outcome == "unknown"
+
+
+def test_a_slow_reread_is_cut_by_the_deadline_and_the_answer_stored(
+    client: Client, running: Session, operator: Any, fake: Any, settings: Any
+) -> None:
+    settings.ACTION_DEADLINE_SECONDS = 1.5
+    client.force_login(operator)
+    fake.inject("hang", count=None, seconds=30, method="GET")
+    started = time.monotonic()
+    html = client.post(f"/sessions/{running.pk}/archive/", headers=HX).content.decode()
+    assert time.monotonic() - started < 1.5 + 1.0
+    fake.clear_faults()
+    assert "archived-marker" in html and "row-error" not in html
+    assert Session.objects.get(pk=running.pk).is_archived
+    assert AuditEvent.objects.get(action="archive").outcome == "ok"
 
 
 def test_forbidden_is_remembered_on_the_org(

@@ -13,9 +13,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from axes.models import AccessAttempt
 from playwright.sync_api import ConsoleMessage, Page, expect
 
-from dashboard import sync, throttle
+from dashboard import signin, sync
 from dashboard.models import BulkItem, BulkRun, Session
 from tests.conftest import PASSWORD
 
@@ -91,10 +92,19 @@ def bulk_run_of(user: Any) -> BulkRun:
 
 
 def test_admin_pages(
-    live_server: Any, page: Page, login_as: Any, watch: Watch, world: Any, admin: Any, acme: Any
+    live_server: Any,
+    page: Page,
+    login_as: Any,
+    watch: Watch,
+    world: Any,
+    admin: Any,
+    acme: Any,
+    viewer: Any,
 ) -> None:
-    for _ in range(5):  # a locked sign-in, so the Locked sign-ins page has a row
-        throttle.audit.record("sign_in", outcome="failed", actor_name="viewer", ip="192.0.2.1")
+    # A locked sign-in, so the Team page lists it.
+    AccessAttempt.objects.create(
+        username="viewer", ip_address="192.0.2.1", failures_since_start=5, path_info="/login/"
+    )
     run = bulk_run_of(admin)
     login_as(page, admin)
     base = live_server.url
@@ -108,9 +118,11 @@ def test_admin_pages(
         "/team/",
         "/team/add/",
         f"/team/{admin.pk}/",
+        f"/team/{viewer.pk}/",
+        "/account/",
+        "/account/password/",
         "/audit/",
         "/audit/?action=sign_in&outcome=failed",
-        "/sign-ins/locked/",
         f"/bulk/{run.pk}/",
         f"/insight/{acme.pk}/",
     ):
@@ -123,10 +135,15 @@ def test_admin_pages(
     page.get_by_role("button", name="Test connection of Acme").click()
     expect(page.locator(f"#org-{acme.pk}-health")).to_contain_text("can view sessions")
     watch.collect("/orgs/ after Test connection")
-    page.goto(base + "/sign-ins/locked/")
+    page.goto(base + "/team/")
     page.get_by_role("button", name="Unlock viewer").click()
-    expect(page.get_by_text("No sign-ins are locked.")).to_be_visible()
-    watch.collect("/sign-ins/locked/ after Unlock")
+    expect(page.get_by_text("Unlocked viewer: they can sign in again")).to_be_visible()
+    watch.collect("/team/ after Unlock")
+    # A password reset through htmx: the button pressed says which kind.
+    page.goto(f"{base}/team/{viewer.pk}/")
+    page.get_by_role("button", name="Set a one-time password").click()
+    expect(page.get_by_text("viewer's one-time password, shown only this once")).to_be_visible()
+    watch.collect("/team/<viewer>/ after a reset")
     watch.assert_clean()
 
 
@@ -176,7 +193,7 @@ def test_sign_in_pages(
     expect(page.get_by_role("alert")).to_contain_text(
         "Too many failed sign-ins for this account from your address. Try again in 15 minutes"
     )
-    throttle.unlock("ops")
+    signin.unlock("ops")
     page.get_by_label("Username").fill("ops")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()

@@ -101,6 +101,7 @@ def test_live_view_shows_a_session_finishing_without_a_reload(
     running: Session,
     fake: Any,
     settings: Any,
+    background_worker: Any,
 ) -> None:
     settings.LIVE_REFRESH_SECONDS = 1
     login_as(page, operator)
@@ -115,7 +116,13 @@ def test_live_view_shows_a_session_finishing_without_a_reload(
 
 
 def test_sync_now_fills_an_empty_table_without_a_reload(
-    live_server: Any, page: Page, login_as: Any, operator: Any, acme: Any, fake: Any
+    live_server: Any,
+    page: Page,
+    login_as: Any,
+    operator: Any,
+    acme: Any,
+    fake: Any,
+    background_worker: Any,
 ) -> None:
     login_as(page, operator)
     page.goto(live_server.url + "/")
@@ -135,6 +142,7 @@ def test_live_view_says_when_devin_cannot_be_reached(
     running: Session,
     fake: Any,
     settings: Any,
+    background_worker: Any,
 ) -> None:
     settings.LIVE_REFRESH_SECONDS = 1
     fake.inject("status", count=None, status=503, method="GET")

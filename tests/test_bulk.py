@@ -2,26 +2,30 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.forms.models import model_to_dict
 from django.test import Client
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
-from dashboard import sync
-from dashboard.models import AuditEvent, BulkItem, BulkRun, Session
+from dashboard import bulk, sync
+from dashboard.bulk import bulk_task
+from dashboard.models import ActionAttempt, AuditEvent, BulkItem, BulkRun, Session
+from tests.workers import run_queued_tasks
 
-# The bulk run works in background threads with their own database connections.
+# The bulk task's threads have their own database connections: they see committed data only.
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def wait_done(run_pk: int, timeout: float = 30) -> BulkRun:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = BulkRun.objects.get(pk=run_pk)
-        if run.state == BulkRun.State.DONE:
-            return run
-        time.sleep(0.05)
-    raise AssertionError("bulk run did not finish")
+def wait_done(run_pk: int) -> BulkRun:
+    """Run the queued tasks here, as one db_worker pass would, until none is left."""
+    run_queued_tasks()
+    run = BulkRun.objects.get(pk=run_pk)
+    assert run.state == BulkRun.State.DONE
+    return run
 
 
 @pytest.fixture
@@ -133,3 +137,241 @@ def test_someone_elses_bulk_run_is_a_404(
     wait_done(int(response["Location"].rstrip("/").split("/")[-1]))
     client.force_login(make_user("stranger"))
     assert client.get(response["Location"]).status_code == 404
+
+
+def start(client: Client, ids: list[int]) -> int:
+    response = client.post("/sessions/bulk-archive/", {"scope": "selected", "ids": ids})
+    assert response.status_code == 302
+    return int(response["Location"].rstrip("/").split("/")[-1])
+
+
+def test_a_retry_after_beyond_the_cap_fails_that_item_and_the_run_goes_on(
+    client: Client, many: Any, operator: Any
+) -> None:
+    client.force_login(operator)
+    rows = list(Session.objects.filter(tags_text__contains="|batch|").order_by("pk")[:6])
+    victim = rows[0].session_id
+    many.inject("429", count=None, retry_after="100000", method="POST", path=f"{victim}/archive")
+    started = time.monotonic()
+    run = wait_done(start(client, [r.pk for r in rows]))
+    # One 27-hour pause would have parked every thread; the run ends at once instead.
+    assert time.monotonic() - started < 20
+    outcomes = dict(BulkItem.objects.filter(run=run).values_list("session__session_id", "outcome"))
+    assert outcomes.pop(victim) == "failed"
+    assert set(outcomes.values()) == {"ok"}
+    failed = BulkItem.objects.get(run=run, outcome="failed")
+    assert (
+        "(429)" in failed.error
+        and "A bulk run waits at most 60 seconds, so this one was not tried again" in failed.error
+    )
+    page = client.get(f"/bulk/{run.pk}/").content.decode()
+    assert (
+        "5 archived, 1 failed" in page
+        and "A bulk run waits at most 60 seconds, so this one was not tried again" in page
+    )
+    calls = [p for m, p in many.calls if m == "POST" and victim in p]
+    assert len(calls) == 1  # not retried
+    summary = AuditEvent.objects.get(action="bulk_archive_finished")
+    assert summary.outcome == "failed" and summary.detail.endswith("5 archived, 1 not, of 6")
+
+
+def test_a_short_retry_after_pauses_the_run_and_tries_again(
+    client: Client, many: Any, operator: Any
+) -> None:
+    client.force_login(operator)
+    rows = list(Session.objects.filter(tags_text__contains="|batch|").order_by("pk")[:4])
+    victim = rows[0].session_id
+    # Longer than the client's own retry budget (1 s in tests), within the run's cap (60 s).
+    many.inject("429", count=1, retry_after="2", method="POST", path=f"{victim}/archive")
+    run = wait_done(start(client, [r.pk for r in rows]))
+    assert set(BulkItem.objects.filter(run=run).values_list("outcome", flat=True)) == {"ok"}
+    events = AuditEvent.objects.filter(action="archive", session_id=victim).order_by("pk")
+    assert [e.outcome for e in events] == ["failed", "ok"]
+    assert "It is tried again after the pause." in events[0].detail
+    assert len([p for m, p in many.calls if m == "POST" and victim in p]) == 2
+
+
+def test_row_and_bulk_archive_store_the_same_row_and_the_same_event(
+    client: Client, fake: Any, acme: Any, operator: Any
+) -> None:
+    twins = [
+        fake.add_session(
+            "org-acme",
+            title="Twin",
+            status="running",
+            status_detail="working",
+            category="bug_fixing",
+            subcategory="Flaky tests",
+            pull_requests=[{"pr_url": "https://github.com/acme/pay/pull/7", "pr_state": "open"}],
+            tags=["twin"],
+        )
+        for _ in range(2)
+    ]
+    sync.sync_org(acme)
+    by_row, by_bulk = (Session.objects.get(session_id=t["session_id"]) for t in twins)
+    client.force_login(operator)
+    response = client.post(f"/sessions/{by_row.pk}/archive/", headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    run = wait_done(start(client, [by_bulk.pk]))
+
+    identity = {"id", "session_id", "url", "raw", "created_at", "created_day", "updated_at"}
+    identity |= {"synced_at"}
+
+    def stored(session: Session) -> dict[str, Any]:
+        row = model_to_dict(Session.objects.get(pk=session.pk))
+        return {k: v for k, v in row.items() if k not in identity}
+
+    assert stored(by_row) == stored(by_bulk)
+    # The bulk run's batched re-read brought the fresh detail the archive answer leaves null.
+    assert stored(by_bulk)["status_detail"] == "user_request"
+    assert stored(by_bulk)["category"] == "bug_fixing" and stored(by_bulk)["is_archived"]
+
+    def event(session: Session) -> dict[str, Any]:
+        found = model_to_dict(
+            AuditEvent.objects.get(action="archive", session_id=session.session_id)
+        )
+        return {k: v for k, v in found.items() if k not in {"id", "at", "session_id", "detail"}}
+
+    assert event(by_row) == event(by_bulk)
+    assert event(by_row)["outcome"] == "ok" and event(by_row)["ip"] == "127.0.0.1"
+    assert AuditEvent.objects.get(session_id=by_row.session_id).detail == ""
+    assert AuditEvent.objects.get(session_id=by_bulk.session_id).detail == f"bulk #{run.pk}"
+
+
+def test_the_page_says_what_holds_the_run_and_stops_polling_when_done(
+    client: Client, many: Any, operator: Any
+) -> None:
+    client.force_login(operator)
+    row = Session.objects.filter(org__org_id="org-acme", is_archived=False).first()
+    assert row is not None
+    run_pk = start(client, [row.pk])
+    page = client.get(f"/bulk/{run_pk}/").content.decode()
+    assert "Queued, waiting for a worker:" in page and 'hx-trigger="every 1s"' in page
+    assert "Archiving:" not in page
+    # A worker took it and died: its lease ran out.
+    BulkRun.objects.filter(pk=run_pk).update(
+        worker="gone:1:x", lease_until=timezone.now() - timedelta(seconds=1)
+    )
+    page = client.get(f"/bulk/{run_pk}/", headers={"HX-Request": "true"}).content.decode()
+    assert "Stopped; resuming:" in page and 'hx-trigger="every 1s"' in page
+    assert "nothing already archived is sent again" in page
+    assert "Archiving:" not in page
+    BulkRun.objects.filter(pk=run_pk).update(lease_until=timezone.now() + timedelta(minutes=1))
+    page = client.get(f"/bulk/{run_pk}/").content.decode()
+    assert "Archiving:" in page and "0 archived, 0 failed, 1 waiting of 1." in page
+    BulkRun.objects.filter(pk=run_pk).update(worker="", lease_until=None)
+    wait_done(run_pk)
+    page = client.get(f"/bulk/{run_pk}/").content.decode()
+    assert "Done:" in page and "hx-trigger" not in page
+
+
+def test_recovery_hands_back_runs_no_live_worker_holds(
+    client: Client, many: Any, operator: Any, settings: Any
+) -> None:
+    client.force_login(operator)
+    rows = list(Session.objects.filter(org__org_id="org-acme", is_archived=False)[:4])
+    dead, alive, lost, fresh = (start(client, [r.pk]) for r in rows)
+    now = timezone.now()
+    BulkRun.objects.filter(pk=dead).update(worker="w:1:a", lease_until=now - timedelta(seconds=1))
+    BulkRun.objects.filter(pk=alive).update(worker="w:2:b", lease_until=now + timedelta(minutes=1))
+    # Never claimed for longer than a lease: its task was lost.
+    BulkRun.objects.filter(pk=lost).update(started_at=now - timedelta(minutes=5))
+    queued = DBTaskResult.objects.count()
+
+    assert bulk.recover_stale_runs() == 2
+    assert DBTaskResult.objects.count() == queued + 2
+    assert BulkRun.objects.get(pk=dead).worker == ""
+    assert BulkRun.objects.get(pk=alive).worker == "w:2:b"
+    assert bulk.recover_stale_runs() == 0  # once per lease, not on every pass
+    assert {BulkRun.objects.get(pk=pk).state for pk in (dead, alive, lost, fresh)} == {"running"}
+
+
+def test_a_run_held_by_a_live_worker_is_left_to_it(
+    client: Client, many: Any, operator: Any
+) -> None:
+    client.force_login(operator)
+    row = Session.objects.filter(org__org_id="org-acme", is_archived=False).first()
+    assert row is not None
+    run_pk = start(client, [row.pk])
+    alive = timezone.now() + timedelta(minutes=1)
+    BulkRun.objects.filter(pk=run_pk).update(worker="elsewhere:1", lease_until=alive)
+    many.reset_stats()
+
+    bulk_task.call(run_pk)  # a second task for the run, on another worker
+
+    assert many.calls == []
+    assert BulkRun.objects.get(pk=run_pk).worker == "elsewhere:1"
+    assert BulkItem.objects.get(run_id=run_pk).outcome == "pending"
+    # Its lease runs out (the worker died): the next task takes the run over.
+    BulkRun.objects.filter(pk=run_pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+    bulk_task.call(run_pk)
+    assert BulkRun.objects.get(pk=run_pk).state == "done"
+    assert BulkItem.objects.get(run_id=run_pk).outcome == "ok"
+
+
+def test_a_resumed_run_settles_what_the_dead_worker_left_working(
+    client: Client, many: Any, operator: Any
+) -> None:
+    client.force_login(operator)
+    rows = list(Session.objects.filter(tags_text__contains="|batch|").order_by("pk")[:3])
+    run_pk = start(client, [r.pk for r in rows])
+    landed, lost, unsent = BulkItem.objects.filter(run_id=run_pk).order_by("session__pk")
+    # The dead worker had claimed all three: the first archive reached Devin, the second may
+    # have (it did not), the third was claimed but never sent (no attempt).
+    BulkItem.objects.filter(run_id=run_pk).update(outcome="working")
+    long_ago = timezone.now() - timedelta(minutes=2)
+    for item in (landed, lost):
+        assert item.session is not None
+        ActionAttempt.objects.create(
+            org=item.session.org,
+            session=item.session,
+            devin_id=item.session.session_id,
+            action="archive",
+            actor=operator,
+            context=f"bulk #{run_pk}",
+            bulk_item=item,
+            started_at=long_ago,
+        )
+    assert landed.session is not None
+    many.store.archive("org-acme", landed.session.session_id)
+    many.reset_stats()
+
+    wait_done(run_pk)
+
+    assert set(BulkItem.objects.filter(run_id=run_pk).values_list("outcome", flat=True)) == {"ok"}
+    posted = [p.split("/")[-2] for m, p in many.calls if m == "POST"]
+    assert sorted(posted) == sorted(
+        [lost.session.session_id, unsent.session.session_id]  # type: ignore[union-attr]
+    )
+    assert not ActionAttempt.objects.filter(settled_at__isnull=True).exists()
+    found = AuditEvent.objects.get(action="archive", session_id=landed.session.session_id)
+    assert found.outcome == "ok" and "a re-read shows it archived" in found.detail
+    assert AuditEvent.objects.filter(action="bulk_archive_finished").count() == 1
+
+
+def test_the_summary_is_written_once(client: Client, many: Any, operator: Any) -> None:
+    client.force_login(operator)
+    row = Session.objects.filter(org__org_id="org-acme", is_archived=False).first()
+    assert row is not None
+    run = wait_done(start(client, [row.pk]))
+    bulk_task.enqueue(run.pk)  # a duplicate task, as recovery may queue
+    run_queued_tasks()
+    assert AuditEvent.objects.filter(action="bulk_archive_finished").count() == 1
+
+
+def test_a_resumed_run_stores_the_answers_a_dead_worker_had_not(
+    client: Client, many: Any, operator: Any
+) -> None:
+    client.force_login(operator)
+    rows = list(Session.objects.filter(tags_text__contains="|batch|").order_by("pk")[:3])
+    run_pk = start(client, [r.pk for r in rows])
+    # Archived at Devin and settled, but killed before its batch of answers was stored.
+    for row in rows:
+        many.store.archive("org-acme", row.session_id)
+    BulkItem.objects.filter(run_id=run_pk).update(outcome="ok")
+    many.reset_stats()
+
+    wait_done(run_pk)
+
+    assert Session.objects.filter(pk__in=[r.pk for r in rows], is_archived=True).count() == 3
+    assert [m for m, _ in many.calls] == ["GET"]  # one list call re-read them; nothing re-sent

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import runpy
 import shlex
 import shutil
 import signal
@@ -27,9 +28,12 @@ from cryptography.fernet import Fernet
 from django.core.management import get_commands, load_command_class
 from django.urls import resolve
 
+from tests.workers import alive, command_line, descendants, wait_for
+
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN_COMMAND = ["gunicorn", "-c", "gunicorn.conf.py", "dashboard.wsgi"]
 SYNC_ARGS = ["sync_sessions", "--loop", "--interval", "60"]
+WORKER_ARGS = ["db_worker", "--no-reload"]
 # Set by the base image or for Python/pip themselves, not settings of ours.
 NOT_OURS = {"PATH", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"}
 
@@ -164,15 +168,19 @@ def compose() -> dict[str, Any]:
     return loaded
 
 
-def test_compose_runs_the_dashboard_the_sync_loop_and_postgres_15() -> None:
+def test_compose_runs_the_dashboard_a_worker_the_scheduler_and_postgres_15() -> None:
     services = compose()["services"]
-    assert set(services) == {"dashboard", "sync", "db"}
+    assert set(services) == {"dashboard", "worker", "sync", "db"}
     assert services["db"]["image"] == "postgres:15"
     volume = services["db"]["volumes"][0].split(":")[0]
     assert volume in compose()["volumes"]
     assert services["dashboard"]["image"] == services["sync"]["image"]
+    assert services["dashboard"]["image"] == services["worker"]["image"]
     assert services["dashboard"]["environment"]["DASHBOARD_MIGRATE_ON_START"] == "true"
-    assert "DASHBOARD_MIGRATE_ON_START" not in services["sync"]["environment"]
+    for name in ("worker", "sync"):
+        assert "DASHBOARD_MIGRATE_ON_START" not in services[name]["environment"]
+        # They start once the dashboard is healthy, so its migrations have run.
+        assert services[name]["depends_on"]["dashboard"]["condition"] == "service_healthy"
     # The dashboard's own image CMD serves it; the published port is only the host's loopback.
     assert "command" not in services["dashboard"]
     assert services["dashboard"]["ports"] == ["127.0.0.1:8000:8000"]
@@ -186,10 +194,19 @@ def test_compose_sync_command_is_a_real_management_command_with_real_options() -
     assert command[2:] == SYNC_ARGS
 
 
+def test_compose_worker_command_is_the_real_db_worker_without_the_autoreloader() -> None:
+    worker = compose()["services"]["worker"]
+    assert worker["command"][:2] == ["python", "manage.py"]
+    assert worker["command"][2:] == WORKER_ARGS
+    assert parse_command(WORKER_ARGS).reload is False
+    # A page or an item in flight gets time to finish before docker's SIGKILL.
+    assert worker["stop_grace_period"] == "60s"
+
+
 def test_compose_secrets_are_defined_and_read_through_file_variables() -> None:
     loaded = compose()
     defined = set(loaded["secrets"])
-    for name in ("dashboard", "sync"):
+    for name in ("dashboard", "worker", "sync"):
         service = loaded["services"][name]
         assert set(service["secrets"]) <= defined
         for key, value in service["environment"].items():
@@ -206,7 +223,11 @@ def test_compose_secrets_are_defined_and_read_through_file_variables() -> None:
 
 # --- systemd --------------------------------------------------------------------------------------
 
-UNITS = ["deploy/systemd/devin-dashboard.service", "deploy/systemd/devin-dashboard-sync.service"]
+UNITS = [
+    "deploy/systemd/devin-dashboard.service",
+    "deploy/systemd/devin-dashboard-sync.service",
+    "deploy/systemd/devin-dashboard-worker.service",
+]
 INSTALL_DIR = "/opt/devin-dashboard"
 
 
@@ -252,6 +273,13 @@ def test_systemd_exec_start_commands_are_real() -> None:
     assert synced[2:] == SYNC_ARGS
     assert parse_command(synced[2:]).loop is True
 
+    worker = shlex.split(unit(UNITS[2])["ExecStart"][0])
+    assert checkout_path(worker[0]).relative_to(ROOT) == Path(".venv/bin/python")
+    assert checkout_path(worker[1]) == ROOT / "manage.py"
+    assert worker[2:] == WORKER_ARGS
+    assert parse_command(worker[2:]).reload is False
+    assert unit(UNITS[2])["Restart"] == ["always"]
+
 
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze not installed")
 def test_systemd_analyze_verify_accepts_the_units(tmp_path: Path) -> None:
@@ -275,9 +303,11 @@ def deployment_variables() -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     found["Dockerfile"] = set(env_instructions(runtime_stage()))
     services = compose()["services"]
-    found["compose.yaml"] = set(services["dashboard"]["environment"]) | set(
-        services["sync"]["environment"]
-    )
+    found["compose.yaml"] = {
+        name
+        for service in ("dashboard", "worker", "sync")
+        for name in services[service]["environment"]
+    }
     found["dashboard.env.example"] = set(
         re.findall(r"^#?([A-Z][A-Z0-9_]*)=", read("deploy/dashboard.env.example"), re.M)
     )
@@ -290,6 +320,32 @@ def deployment_variables() -> dict[str, set[str]]:
     found["healthcheck.py"] = set(re.findall(environ_reads, read("docker/healthcheck.py")))
     found["entrypoint.sh"] = set(re.findall(r"\$\{([A-Z0-9_]+)", read("docker/entrypoint.sh")))
     return found
+
+
+def example_environment() -> dict[str, str]:
+    """deploy/dashboard.env.example as set: its settings, not its commented-out secrets."""
+    lines = read("deploy/dashboard.env.example").splitlines()
+    return dict(line.split("=", 1) for line in lines if re.match(r"[A-Z][A-Z0-9_]*=", line))
+
+
+def test_check_deploy_is_clean_with_the_shipped_example_environment(tmp_path: Path) -> None:
+    env = clean_env(**example_environment(), DASHBOARD_DATA_DIR=str(tmp_path))
+    assert env["ALLOWED_HOSTS"] == "dashboard.example.com"  # the file was read
+    # Its secrets are commented out, to be filled in: any good values.
+    env.update(
+        SECRET_KEY="example-" + "s" * 50,
+        DASHBOARD_CREDENTIAL_KEYS="k1:" + Fernet.generate_key().decode(),
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
 
 
 def test_every_variable_the_deployment_files_set_is_in_the_readme_table() -> None:
@@ -372,6 +428,14 @@ def test_gunicorn_accepts_its_config_and_loads_the_app(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_gunicorn_recycles_its_workers_with_jitter(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Safe now that web workers hold no background work: a restart loses nothing.
+    config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    assert (config["max_requests"], config["max_requests_jitter"]) == (1000, 100)
+    monkeypatch.setenv("GUNICORN_MAX_REQUESTS", "0")
+    assert runpy.run_path(str(ROOT / "gunicorn.conf.py"))["max_requests"] == 0
 
 
 def run_entrypoint(tmp_path: Path, migrate: str, *command: str) -> subprocess.CompletedProcess[str]:
@@ -554,10 +618,19 @@ def children_of(pid: int) -> list[int]:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
-def test_make_serve_stops_cleanly_on_sigterm(served: Served) -> None:
-    # make's recipe execs gunicorn, so the gunicorn master is make's one child: stop it as a
-    # service manager would, and make ends with it.
-    [master] = children_of(served.process.pid)
-    os.kill(master, signal.SIGTERM)
+def test_make_serve_runs_a_worker_and_the_scheduler_and_all_stop_on_sigterm(
+    served: Served,
+) -> None:
+    # make's recipe execs `manage.py supervise`, make's one child, which runs gunicorn with a
+    # background worker and the scheduler beside it. Stop it as a service manager would: all
+    # three end, and make with them.
+    [supervisor] = children_of(served.process.pid)
+    assert "supervise" in command_line(supervisor)
+    tree = descendants(supervisor)
+    commands = [" ".join(command_line(pid)) for pid in tree]
+    for role in ("gunicorn -c gunicorn.conf.py", "db_worker --no-reload", "sync_sessions --loop"):
+        assert any(role in command for command in commands), (role, commands)
+    os.kill(supervisor, signal.SIGTERM)
     assert served.process.wait(timeout=60) == 0
     assert "Shutting down: Master" in served.output()
+    wait_for(lambda: not any(alive(pid) for pid in tree), 30, "every child to end")

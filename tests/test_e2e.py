@@ -24,6 +24,7 @@ from playwright.sync_api import ConsoleMessage, Locator, Page, ViewportSize, exp
 from dashboard import sync
 from dashboard.models import BulkItem, Membership, Organization, Session
 from tests.conftest import PASSWORD
+from tests.workers import Process, worker
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -220,7 +221,13 @@ def test_admin_adds_an_org_tests_it_and_builds_the_team(
 
 
 def test_operator_syncs_then_filters_and_searches(
-    live_server: Any, page: Page, login_as: Any, operator: Any, acme: Organization, fake: Any
+    live_server: Any,
+    page: Page,
+    login_as: Any,
+    operator: Any,
+    acme: Organization,
+    fake: Any,
+    background_worker: Any,
 ) -> None:
     # The first page of sessions arrives slowly, so the progress shows before the result.
     fake.inject("latency", seconds=2, method="GET", path="/sessions")
@@ -233,6 +240,9 @@ def test_operator_syncs_then_filters_and_searches(
     expect(strip).to_contain_text("Syncing:")
     expect(strip).to_contain_text(f"{len(fake.sessions('org-acme'))} seen", timeout=BACKGROUND)
     expect(strip.get_by_role("button", name="Sync now")).to_be_enabled()
+    # The end of the sync reloads the table with what it found.
+    synced_count = f"{len(active(fake, 'org-acme'))} sessions match"
+    expect(results_count(page)).to_contain_text(synced_count, timeout=BACKGROUND)
 
     page.evaluate("window.notReloaded = true")
     running = [s for s in active(fake, "org-acme") if s["status"] == "running"]
@@ -287,6 +297,13 @@ def test_operator_archives_and_unarchives_a_session(
 # -- 5. bulk archive ----------------------------------------------------------------------------
 
 
+@pytest.fixture
+def one_at_a_time(tmp_path: Path) -> Iterator[Process]:
+    """A real db_worker process (bulk runs are the workers'), one archive call at a time."""
+    with worker(tmp_path, DASHBOARD_BULK_CONCURRENCY="1") as process:
+        yield process
+
+
 def test_operator_bulk_archives_a_filter_and_watches_it(
     live_server: Any,
     page: Page,
@@ -294,12 +311,11 @@ def test_operator_bulk_archives_a_filter_and_watches_it(
     operator: Any,
     synced: Organization,
     fake: Any,
-    settings: LazySettings,
+    one_at_a_time: Process,
 ) -> None:
     exited = [s for s in active(fake, "org-acme") if s["status"] == "exit"]
     refused = exited[-1]
     # One archive at a time, each a little slow, so the progress shows; Devin refuses one.
-    settings.BULK_CONCURRENCY = 1
     fake.inject("status", status=403, method="POST", path=f"/{refused['session_id']}/archive")
     fake.inject("latency", count=None, seconds=1, method="POST", path="/archive")
     login_as(page, operator)

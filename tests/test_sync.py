@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
-from dashboard import devin, sync
+from dashboard import devin, sync, syncruns
 from dashboard.models import AuditEvent, Session, SyncRun
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +39,11 @@ def test_second_sync_is_incremental_with_overlap(fake: Any, acme: Any, settings:
     second = sync.sync_org(acme)
     assert second.state == SyncRun.State.OK
     assert not second.full
-    assert second.since == first.started_at - timedelta(seconds=settings.SYNC_OVERLAP_SECONDS)
+    # From the newest updated_at the first run saw, by Devin's clock.
+    assert first.newest_updated_at is not None
+    assert second.since == first.newest_updated_at - timedelta(
+        seconds=settings.SYNC_OVERLAP_SECONDS
+    )
     # Only what changed since the watermark comes back, not the whole org again.
     assert 1 <= second.seen < first.seen
     assert Session.objects.get(session_id=target).title == "Renamed in Devin"
@@ -141,11 +145,11 @@ def test_pages_walk_every_session_through_the_client(fake: Any, acme: Any) -> No
 def test_old_runs_are_pruned_but_the_last_success_stays(fake: Any, acme: Any) -> None:
     first = sync.sync_org(acme)
     fake.inject("status", count=None, status=500)
-    for _ in range(sync.KEEP_RUNS + 5):
+    for _ in range(syncruns.KEEP_RUNS + 5):
         assert sync.sync_org(acme).state == SyncRun.State.FAILED
     fake.clear_faults()
     runs = SyncRun.objects.filter(org=acme)
-    assert runs.count() == sync.KEEP_RUNS + 1
+    assert runs.count() == syncruns.KEEP_RUNS + 1
     assert runs.filter(pk=first.pk).exists()  # the incremental watermark survives
     assert sync.sync_org(acme).since is not None
-    assert AuditEvent.objects.filter(action="sync").count() == sync.KEEP_RUNS + 7
+    assert AuditEvent.objects.filter(action="sync").count() == syncruns.KEEP_RUNS + 7

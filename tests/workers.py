@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,6 +61,7 @@ class Process:
         """SIGKILL: no handler, no finally, no clean-up, as the OOM killer does it."""
         self.signal(signal.SIGKILL)
         self.popen.wait(timeout=10)
+        self._out.close()
 
     def stop(self, timeout: float = 30) -> int:
         """SIGTERM, then wait; SIGKILL if it does not end in time."""
@@ -116,3 +120,73 @@ def run_queued_tasks() -> None:
         worker_id="test-in-process",
         excluded_queue_names=[],
     ).run()
+
+
+def descendants(pid: int) -> list[int]:
+    """Every living process below `pid` (Linux /proc), children first."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":  # a zombie is dead, only not yet reaped
+            parents[int(stat.parent.name)] = int(fields[1])
+    found: list[int] = []
+    frontier = [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+def command_line(pid: int) -> list[str]:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes().decode().split("\0")[:-1]
+    except OSError:
+        return []
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@dataclass(frozen=True)
+class Served:
+    url: str
+    process: subprocess.Popen[bytes]
+
+
+@contextmanager
+def gunicorn(log: Path, **env: str) -> Iterator[Served]:
+    """The dashboard under the project's own gunicorn.conf.py, on this test's database."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        bind = f"127.0.0.1:{probe.getsockname()[1]}"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "dashboard.wsgi"],
+            cwd=ROOT,
+            env=process_env(GUNICORN_BIND=bind, **env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://{bind}"
+    try:
+        wait_for(lambda: _answers(f"{url}/healthz"), 60, "gunicorn to serve")
+        yield Served(url, process)
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False

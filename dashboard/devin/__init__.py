@@ -6,14 +6,18 @@ parsed into frozen dataclasses in one place (`schema`); every failure becomes a 
 catch `DevinError` and nothing else.
 
 - `errors`: the DevinError hierarchy and its `Kind`s.
-- `schema`: Session, PullRequest, SessionPage, Identity, their parsing, normalize_session_id.
+- `schema`: Session, PullRequest, SessionPage (with its SkippedItems), Identity, their parsing,
+  session ids (canonical_session_id, normalize_session_id) and clean_text.
+- `conversation`: Message, MessagePage, Attachment, AttachmentList, tags: their parsing.
 - `query`: SessionQuery, the filters of the sessions list.
 - `problems`: problem bodies, Retry-After, clipping untrusted text.
 - `transport`: the shared httpx client, auth, timeouts, retries, failure classification.
-- `client`: DevinClient, one method per endpoint.
+- `client`: DevinClient, one method per endpoint; `session_parts`: its calls about a session's
+  messages, tags and attachments.
 """
 
 from dashboard.devin.client import DevinClient
+from dashboard.devin.conversation import Attachment, AttachmentList, Message, MessagePage
 from dashboard.devin.errors import (
     BadCredentials,
     BadResponse,
@@ -33,11 +37,16 @@ from dashboard.devin.schema import (
     PullRequest,
     Session,
     SessionPage,
+    SkippedItem,
+    canonical_session_id,
+    clean_text,
     normalize_session_id,
     parse_session,
 )
 
 __all__ = [
+    "Attachment",
+    "AttachmentList",
     "BadCredentials",
     "BadResponse",
     "Conflict",
@@ -47,6 +56,8 @@ __all__ = [
     "Identity",
     "Invalid",
     "Kind",
+    "Message",
+    "MessagePage",
     "Misconfigured",
     "NotFound",
     "PullRequest",
@@ -54,7 +65,10 @@ __all__ = [
     "Session",
     "SessionPage",
     "SessionQuery",
+    "SkippedItem",
     "Unavailable",
+    "canonical_session_id",
+    "clean_text",
     "normalize_session_id",
     "parse_session",
 ]

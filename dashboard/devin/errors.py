@@ -35,6 +35,7 @@ class Kind(StrEnum):
     TLS = "tls"
     CONNECT_FAILED = "connect_failed"
     CONNECTION_LOST = "connection_lost"  # the connection broke after the request went out
+    OUT_OF_TIME = "out_of_time"  # the call's deadline left no time to send it: nothing was sent
     # An answer came back that cannot be used.
     NOT_JSON = "not_json"
     UNDECODABLE = "undecodable"  # a body whose content encoding is broken
@@ -48,8 +49,9 @@ class DevinError(Exception):
 
     - `kind`: what happened (a `Kind`).
     - `org`, `org_name`, `host`: whose request it was and where it went ("" when unknown).
-    - `operation`: which call ("whoami", "list", "get", "archive", "unarchive"; "" when unknown);
-      `session_id`: the session it was about, if any.
+    - `operation`: which call ("whoami", "list", "get", "archive", "unarchive", "terminate",
+      "messages", "send_message", "tags", "append_tags", "replace_tags", "attachments"; "" when
+      unknown); `session_id`: the session it was about, if any.
     - `status_code`: the HTTP status when the API answered, else None.
     - `retry_after`: seconds the server asked us to wait (Retry-After), else None.
     - `detail`: what the server or the network layer said, one clipped line, token removed.
@@ -170,6 +172,7 @@ _CLASS_OF: Final[dict[Kind, type[DevinError]]] = {
     Kind.TLS: Unavailable,
     Kind.CONNECT_FAILED: Unavailable,
     Kind.CONNECTION_LOST: Unavailable,
+    Kind.OUT_OF_TIME: Unavailable,
     Kind.NOT_JSON: BadResponse,
     Kind.UNDECODABLE: BadResponse,
     Kind.BAD_RESPONSE: BadResponse,

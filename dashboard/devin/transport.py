@@ -12,6 +12,7 @@ import atexit
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Final, TypeVar
@@ -40,6 +41,9 @@ _BACKOFF_CAP: Final = 8.0
 # The budget bounds the *sleeping*; the attempt cap bounds how many times a slow server can make
 # us wait a full read timeout.
 MAX_ATTEMPTS: Final = 5
+# With a deadline, an attempt that would have less time than this is not started: it could not
+# get an answer anyway, and a person is waiting.
+MIN_ATTEMPT_SECONDS: Final = 0.1
 
 _shared_http: httpx.Client | None = None
 _shared_http_lock = threading.Lock()
@@ -89,12 +93,15 @@ def _setting(name: str, default: float) -> float:
     return float(getattr(settings, name, default))
 
 
-def _timeout() -> httpx.Timeout:
+def _timeout(left: float | None) -> httpx.Timeout:
+    """One attempt's timeouts; with a deadline, none longer than the time `left` before it."""
     # Connect short (a dead host should fail fast), read longer (a page of 200 sessions can be
     # slow); write and pool waits share the read budget.
-    return httpx.Timeout(
-        _setting("DEVIN_READ_TIMEOUT", 20.0), connect=_setting("DEVIN_CONNECT_TIMEOUT", 5.0)
-    )
+    read = _setting("DEVIN_READ_TIMEOUT", 20.0)
+    connect = _setting("DEVIN_CONNECT_TIMEOUT", 5.0)
+    if left is not None:
+        read, connect = min(read, left), min(connect, left)
+    return httpx.Timeout(read, connect=connect)
 
 
 def _next_wait(retry_after: float | None, remaining: float, attempt: int) -> float | None:
@@ -150,6 +157,7 @@ class Transport:
     auth: BearerAuth
     http: httpx.Client
     sleep: Callable[[float], None]
+    clock: Callable[[], float] = time.monotonic
 
     def call(
         self,
@@ -160,14 +168,17 @@ class Transport:
         operation: str,
         session_id: str = "",
         params: list[tuple[str, str]] | None = None,
+        json_body: object = None,
+        deadline: float | None = None,
     ) -> T:
         """Send a request with the retry rules of `_fetch` and parse the JSON answer.
 
+        `deadline` (a `clock()` instant) bounds the whole call, retries and waits included.
         Every DevinError it raises says whose request it was (org, host, operation, session).
         """
         error: DevinError
         try:
-            body = self._fetch(method, path, params)
+            body = self._fetch(method, path, params, json_body, deadline)
         except DevinError as exc:
             error = exc
         else:
@@ -183,24 +194,36 @@ class Transport:
         error.detail = self.auth.redact(error.detail)
         raise error
 
-    def _fetch(self, method: str, path: str, params: list[tuple[str, str]] | None) -> object:
+    def _fetch(
+        self,
+        method: str,
+        path: str,
+        params: list[tuple[str, str]] | None,
+        json_body: object,
+        deadline: float | None,
+    ) -> object:
         """Send until an answer can be used or retrying is no longer allowed; the JSON body.
 
         Retries: a GET changes nothing, so it is retried on 429/502/503/504 and on any network
-        failure. A POST (archive, unarchive) is retried only when it certainly never reached the
+        failure. Other methods (POST, PUT, DELETE) are retried only when they never reached the
         server (it could not connect) or when the server answered 429, which means it refused
         the request without acting, and said in Retry-After when to come back. A POST that timed
         out while waiting for the answer may have been applied, so it is not sent again.
         Waits honour Retry-After, otherwise use exponential backoff with full jitter, and all
         waits together stay within DEVIN_RETRY_BUDGET seconds. A Retry-After beyond what is
         left of the budget ends the retries at once, and the error carries retry_after.
+        With a deadline, each attempt's timeouts end by it, and no wait or attempt starts that
+        would end past it; without one (sync), only the timeouts and the budget bound a call.
         """
         budget = _setting("DEVIN_RETRY_BUDGET", 10.0)
         waited = 0.0
         attempt = 0
+        left = self._left(deadline)
+        if left is not None and left < MIN_ATTEMPT_SECONDS:
+            raise make_error(Kind.OUT_OF_TIME, detail=f"{max(left, 0.0):.2f}s left")
         while True:
             attempt += 1
-            outcome = self._send(method, self.base_url + path, params)
+            outcome = self._send(method, self.base_url + path, params, json_body, _timeout(left))
             if isinstance(outcome, httpx.Response):
                 if outcome.is_success:
                     return self._json(outcome, method)
@@ -217,8 +240,13 @@ class Transport:
                 error.maybe_applied = method != "GET" and not outcome.never_sent
 
             delay = None
+            left = self._left(deadline)
             if retry and attempt < MAX_ATTEMPTS:
-                delay = _next_wait(error.retry_after, budget - waited, attempt)
+                allowed = budget - waited
+                if left is not None:
+                    # The wait and one worthwhile attempt after it must end by the deadline.
+                    allowed = min(allowed, left - MIN_ATTEMPT_SECONDS)
+                delay = _next_wait(error.retry_after, allowed, attempt)
             if delay is None:
                 raise error
             logger.warning(
@@ -231,9 +259,18 @@ class Transport:
             )
             self.sleep(delay)
             waited += delay
+            left = self._left(deadline)
+
+    def _left(self, deadline: float | None) -> float | None:
+        return None if deadline is None else deadline - self.clock()
 
     def _send(
-        self, method: str, url: str, params: list[tuple[str, str]] | None
+        self,
+        method: str,
+        url: str,
+        params: list[tuple[str, str]] | None,
+        json_body: object,
+        timeout: httpx.Timeout,
     ) -> httpx.Response | _Failure:
         """One attempt. Returns the response, or a _Failure if no HTTP answer came back.
 
@@ -244,8 +281,9 @@ class Transport:
             method,
             url,
             params=tuple(params) if params else None,
+            json=json_body,
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-            timeout=_timeout(),
+            timeout=timeout,
         )
         try:
             return self.http.send(request, auth=self.auth)

@@ -62,6 +62,12 @@ def acus(value: float) -> str:
 
 
 @register.filter
+def plausible(value: datetime | None) -> bool:
+    """Whether a time from the API can be real (timewords.plausible); else pages say "unknown"."""
+    return value is not None and timewords.plausible(value)
+
+
+@register.filter
 def ago(value: datetime | None) -> str:
     """ "5 minutes ago": the text a page shows without JavaScript (app.js keeps it current).
 
@@ -79,7 +85,9 @@ def session_row_key(row: Session, actable_orgs: Collection[int]) -> str:
     return (
         f"{__version__}:{row.pk}:{row.synced_at}:{row.updated_at}:{row.is_archived}:{row.status}:"
         f"{row.status_detail}:{row.category}:{row.acus_consumed}:{row.title}:{row.org.name}:"
-        f"{row.org_id in actable_orgs}:{bool(actable_orgs)}"
+        f"{row.org_id in actable_orgs}:{bool(actable_orgs)}:"
+        # Whether a time is plausible depends on the clock, not only on the row.
+        f"{plausible(row.created_at)}:{plausible(row.updated_at)}"
     )
 
 
@@ -124,9 +132,14 @@ def session_cells(row: Session, actable_orgs: Collection[int]) -> dict[str, obje
         "origin": vocabulary.label(row.origin) if row.origin else "",
         "tags": row.tags,
         "created": row.created_at.isoformat(),
-        "created_utc": f"{row.created_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC",
+        # "" for a time that cannot be real: the row says "unknown" (timewords.plausible).
+        "created_utc": _utc(row.created_at),
         "updated": row.updated_at.isoformat(),
-        "updated_utc": f"{row.updated_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC",
+        "updated_utc": _utc(row.updated_at),
         "action": "Unarchive" if archived else "Archive",
         "action_url": row.action_url if can_act else "",
     }
+
+
+def _utc(when: datetime) -> str:
+    return f"{when.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if plausible(when) else ""

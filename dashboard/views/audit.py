@@ -1,4 +1,4 @@
-"""The audit trail (read-only: no view here changes or deletes an event) and locked sign-ins.
+"""The audit trail (read-only: no view here changes or deletes an event).
 
 Admins see every event. Everyone else sees the events of their own orgs, and of the events that
 belong to no org (sign-ins, team changes) only their own. Filters live in the URL; pages are keyset
@@ -14,17 +14,15 @@ from datetime import date, datetime, time, timedelta
 from typing import ClassVar
 
 from django import forms
-from django.contrib import messages
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db.models import Model, Q, QuerySet
 from django.http import HttpResponse, QueryDict, StreamingHttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 
-from dashboard import throttle
-from dashboard.access import is_site_admin, require_site_admin, visible_orgs
+from dashboard.access import is_site_admin, visible_orgs
 from dashboard.fields import DayField, FallbackChoiceField, TextField
 from dashboard.filters import UNKNOWN_ORG, FilterForm
 from dashboard.http import AuthenticatedHttpRequest
@@ -40,6 +38,9 @@ ACTIONS = [
     "sign_in_locked",
     "sign_in_unlocked",
     "sign_out",
+    "signed_out_elsewhere",
+    "password_changed",
+    "password_reset",
     "user_created",
     "user_deactivated",
     "user_reactivated",
@@ -75,7 +76,7 @@ def visible_events(user: User) -> QuerySet[AuditEvent]:
         | Q(
             org__isnull=True,
             actor__isnull=True,
-            action__in=[throttle.SIGN_IN, throttle.LOCKED],
+            action__in=["sign_in", "sign_in_locked"],
             actor_name=user.get_username(),
         )
     )
@@ -199,32 +200,3 @@ def audit_csv(request: AuthenticatedHttpRequest) -> StreamingHttpResponse:
             "Cache-Control": "no-store",
         },
     )
-
-
-@require_GET
-def sign_in_locks(request: AuthenticatedHttpRequest) -> HttpResponse:
-    require_site_admin(request)
-    return render(
-        request,
-        "dashboard/sign_in_locks.html",
-        {"nav": "audit", "locks": throttle.current_locks()},
-    )
-
-
-@require_POST
-def sign_in_unlock(request: AuthenticatedHttpRequest) -> HttpResponse:
-    require_site_admin(request)
-    username = request.POST.get("username", "")[:150]
-    if username:
-        throttle.unlock(username, request=request)
-        message = f"Unlocked {username}: they can sign in again from any address."
-    else:
-        message = ""
-    if request.htmx:
-        context = {"locks": throttle.current_locks(), "unlocked": message}
-        return render(request, "dashboard/sign_in_locks.html#locks", context)
-    if message:
-        messages.success(request, message)
-    else:
-        messages.error(request, "Choose a username to unlock.")
-    return redirect("sign_in_locks")

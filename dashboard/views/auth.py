@@ -5,9 +5,15 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
-from django.core.exceptions import NON_FIELD_ERRORS
 from django.db import DatabaseError, connection, transaction
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
@@ -15,30 +21,38 @@ from django.views.decorators.debug import sensitive_post_parameters
 import dashboard
 from dashboard import audit
 from dashboard.forms import FirstAdminForm
-from dashboard.throttle import SignInForm
+from dashboard.proxyauth import signed_in_by_proxy
 
 User = get_user_model()
 
 
 class LoginView(auth_views.LoginView):
+    """Django's sign-in. Throttling is in the authentication backends (dashboard/signin.py), so
+    it holds for every form that signs in, and its 429 page comes from django-axes' middleware."""
+
     template_name = "registration/login.html"
     redirect_authenticated_user = True
-    authentication_form = SignInForm
 
     def dispatch(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponseBase:
         if not User.objects.exists():
             return redirect("setup")
         return super().dispatch(request, *args, **kwargs)
 
-    def form_invalid(self, form: SignInForm) -> HttpResponse:  # type: ignore[override]
-        response = super().form_invalid(form)
-        if form.has_error(NON_FIELD_ERRORS, "locked"):
-            response.status_code = 429  # Too Many Requests: the page says when to try again
+
+class LogoutView(auth_views.LogoutView):
+    """Sign-out; a session that the sign-in proxy opened ends at the proxy too, when it has a
+    sign-out URL (else its next request would sign the person straight back in)."""
+
+    def post(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        via_proxy = signed_in_by_proxy(request)
+        response = super().post(request, *args, **kwargs)
+        if via_proxy and settings.AUTH_LOGOUT_URL:
+            return HttpResponseRedirect(settings.AUTH_LOGOUT_URL)
         return response
 
 
 login_view = login_not_required(LoginView.as_view())
-logout_view = auth_views.LogoutView.as_view()
+logout_view = LogoutView.as_view()
 
 
 @login_not_required

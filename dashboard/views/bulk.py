@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.db.models import Case, Count, When
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from dashboard import filters
@@ -12,7 +14,10 @@ from dashboard.access import require_operator
 from dashboard.bulk import start_bulk_archive
 from dashboard.fields import PkListField
 from dashboard.http import AuthenticatedHttpRequest, back_url
-from dashboard.models import BulkRun, Session
+from dashboard.models import BulkItem, BulkRun, Session
+
+# Items listed on a run's page (all of them up to this): the page is polled while the run works.
+SHOWN = 500
 
 
 @require_POST
@@ -45,18 +50,37 @@ def bulk_archive(request: AuthenticatedHttpRequest) -> HttpResponse:
 @require_GET
 def bulk_run(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(BulkRun, pk=pk, actor=request.user)
-    items = list(run.items.select_related("session", "session__org").order_by("pk"))
-    counts = dict.fromkeys(("pending", "ok", "failed", "skipped"), 0)
-    for item in items:
-        counts[item.outcome] += 1
+    counts = dict.fromkeys(BulkItem.Outcome.values, 0)
+    counts.update(
+        run.items.values_list("outcome").annotate(n=Count("pk")).values_list("outcome", "n")
+    )
+    total = sum(counts.values())
+    # Failures first (they need reading), then in order; a long run lists the first SHOWN only.
+    first_failures = Case(
+        When(outcome__in=[BulkItem.Outcome.FAILED, BulkItem.Outcome.SKIPPED], then=0), default=1
+    )
+    items = run.items.select_related("session", "session__org").order_by(first_failures, "pk")
     context = {
         "run": run,
-        "items": items,
+        "state": _state(run),
+        "items": items[:SHOWN],
         "counts": counts,
-        "total": len(items),
-        "done": len(items) - counts["pending"],
+        "total": total,
+        "hidden": max(0, total - SHOWN),
+        "done": total - counts["pending"] - counts["working"],
     }
     template = "dashboard/bulk.html"
     if request.htmx:
         template += "#progress"
     return render(request, template, context)
+
+
+def _state(run: BulkRun) -> str:
+    """What the run is doing, as the page says it: never "running" when no worker holds it."""
+    if run.state == BulkRun.State.DONE:
+        return "done"
+    if not run.worker:
+        return "queued"
+    if run.lease_until is None or run.lease_until <= timezone.now():
+        return "stopped"
+    return "running"

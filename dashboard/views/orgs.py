@@ -5,11 +5,22 @@
 from __future__ import annotations
 
 import copy
+from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.db import IntegrityError, transaction
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import (
+    BooleanField,
+    Count,
+    ExpressionWrapper,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Coalesce, Now
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -18,7 +29,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
-from dashboard import audit, sync, wording
+from dashboard import actions, audit, sync, wording
 from dashboard.access import OPERATOR, operator_orgs, org_for_user, require_site_admin
 from dashboard.crypto import CredentialDecryptError
 from dashboard.devin import DevinError, Identity, SessionQuery, Unavailable
@@ -46,10 +57,19 @@ def _orgs_with_stats() -> QuerySet[Organization]:
         .values("n")
     )
     latest_sync = SyncRun.objects.filter(org=OuterRef("pk")).order_by("-started_at")
-    return Organization.objects.select_related("token_set_by").annotate(
-        session_count=Coalesce(Subquery(sessions), Value(0), output_field=IntegerField()),
-        last_sync_at=Subquery(latest_sync.values("started_at")[:1]),
-        last_sync_state=Subquery(latest_sync.values("state")[:1]),
+    # Marked running, but no worker holds it (its lease ran out): never shown as running.
+    stalled = Q(last_sync_state=SyncRun.State.RUNNING, last_sync_lease__lt=Now())
+    return (
+        Organization.objects.select_related("token_set_by")
+        .annotate(
+            session_count=Coalesce(Subquery(sessions), Value(0), output_field=IntegerField()),
+            last_sync_at=Subquery(latest_sync.values("started_at")[:1]),
+            last_sync_state=Subquery(latest_sync.values("state")[:1]),
+            last_sync_lease=Subquery(latest_sync.values("lease_until")[:1]),
+            last_sync_skipped=Subquery(latest_sync.values("skipped")[:1]),
+            last_sync_skipped_detail=Subquery(latest_sync.values("skipped_detail")[:1]),
+        )
+        .annotate(last_sync_stalled=ExpressionWrapper(stalled, output_field=BooleanField()))
     )
 
 
@@ -60,7 +80,19 @@ def _done(request: AuthenticatedHttpRequest, url: str) -> HttpResponse:
     return redirect(url)
 
 
+# Devin's own API hosts. What any other host answered (a typo, or an internal service someone
+# points the base URL at) is not read out: only a short status line.
+DEVIN_DOMAINS = ("devin.ai", "devinenterprise.com")
+
+
+def is_devin_host(host: str) -> bool:
+    name = (urlsplit(f"//{host}").hostname or "").rstrip(".")
+    return any(name == domain or name.endswith("." + domain) for domain in DEVIN_DOMAINS)
+
+
 def _describe_failure(exc: DevinError, identity: Identity | None) -> tuple[str, str]:
+    if not is_devin_host(exc.host):
+        exc.detail = ""
     elsewhere = ""
     if identity is not None and identity.org_id:
         elsewhere = f" This token belongs to {identity.org_id}."
@@ -90,10 +122,12 @@ def check_connection(org: Organization) -> tuple[str, str]:
     if not org.has_token:
         return Health.ERROR, "no token: add one on the edit page."
     identity: Identity | None = None
+    # A person is waiting: both calls share one deadline, well inside a proxy's timeout.
+    deadline = actions.deadline_in()
     try:
         client = org.client()
-        identity = client.whoami()
-        client.list_page(SessionQuery(first=1))
+        identity = client.whoami(deadline=deadline)
+        client.list_page(SessionQuery(first=1), deadline=deadline)
     except DevinError as exc:
         return _describe_failure(exc, identity)
     words = f"can view sessions (as {identity.name})"
@@ -147,9 +181,11 @@ def org_add(request: AuthenticatedHttpRequest) -> HttpResponse:
     if form.is_valid():
         org = _save(request, form)
         if org is not None:
+            sync.request_sync(org, user=request.user)  # its first sync, on a worker
             messages.success(
                 request,
-                f"Added {org.name}. Test its connection to see what the token can do.",
+                f"Added {org.name}; its first sync is queued. "
+                "Test its connection to see what the token can do.",
             )
             return _done(request, reverse("orgs"))
     context = {
@@ -236,9 +272,13 @@ def org_test(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def org_sync(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     org = org_for_user(request, pk, OPERATOR)
-    run = sync.sync_in_background(org, user=request.user)
+    # Queued for a worker; a second press (or the scheduler's turn) gets the same run.
+    run, queued = sync.request_sync(org, user=request.user)
     if not request.htmx:
-        messages.info(request, f"Sync of {org.name} started. Reload to see the sessions it finds.")
+        if queued:
+            messages.info(request, f"Sync of {org.name} queued. Reload to see what it finds.")
+        else:
+            messages.info(request, f"A sync of {org.name} is already {run.state}.")
         return redirect(back_url(request))
     context = {"org": org, "run": run, "actable_orgs": frozenset({org.pk})}
     return render(request, "dashboard/sessions.html#sync-status", context)
@@ -254,8 +294,8 @@ def org_sync_status(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         "actable_orgs": operator_orgs(request.user),
     }
     response = render(request, "dashboard/sessions.html#sync-status", context)
-    if run is not None and run.state != SyncRun.State.RUNNING:
-        # Only running syncs are polled, so this answer is the one that saw it end: let the
+    if run is not None and not run.is_active:
+        # Only active syncs are polled, so this answer is the one that saw it end: let the
         # table show what it found.
         trigger_client_event(response, "sessions-synced")
     return response

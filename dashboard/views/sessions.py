@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import logging
 import time
 from datetime import UTC, datetime
 from urllib.parse import urlencode
@@ -14,7 +13,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import push_url
 
-from dashboard import audit, devin, filters, live, sync, wording
+from dashboard import actions, audit, devin, filters, live, sync, wording
 from dashboard.access import (
     OPERATOR,
     operator_orgs,
@@ -27,9 +26,7 @@ from dashboard.crypto import CredentialDecryptError
 from dashboard.fields import PkListField
 from dashboard.forms import CHOOSE_ORG, TrackForm
 from dashboard.http import AuthenticatedHttpRequest, back_url
-from dashboard.models import AuditEvent, Organization, Session, SyncRun
-
-log = logging.getLogger(__name__)
+from dashboard.models import Organization, Session, SyncRun
 
 
 def _active_count(org_pks: list[int]) -> str:
@@ -107,8 +104,20 @@ def _latest_runs(orgs: list[Organization]) -> dict[int, SyncRun]:
         return {}
     latest: dict[int, SyncRun] = {}
     runs = SyncRun.objects.filter(org_id__in=[o.pk for o in orgs]).order_by("org_id", "-started_at")
-    # At most sync.KEEP_RUNS runs per org are scanned: sync.prune_runs drops older ones.
-    for run in runs.only("org_id", "state", "started_at", "finished_at", "error", "pages", "seen"):
+    # At most syncruns.KEEP_RUNS runs per org are scanned: syncruns.prune_runs drops older ones.
+    shown = (
+        "org_id",
+        "state",
+        "started_at",
+        "finished_at",
+        "error",
+        "pages",
+        "seen",
+        "lease_until",
+        "skipped",
+        "skipped_detail",
+    )
+    for run in runs.only(*shown):
         latest.setdefault(run.org_id, run)
     return latest
 
@@ -117,14 +126,14 @@ def _render_row(
     request: AuthenticatedHttpRequest,
     session: Session,
     *,
-    error: str = "",
+    problem: wording.ActionProblem | None = None,
     flash: bool = False,
     counter: bool = False,
 ) -> HttpResponse:
     context = {
         "row": session,
         "actable_orgs": frozenset({session.org_id}),  # only its operators reach the actions
-        "error": error,
+        "problem": problem,
         "flash": flash,
         "active_count": _active_count(list(visible_orgs(request.user).values_list("pk", flat=True)))
         if counter
@@ -135,52 +144,20 @@ def _render_row(
 
 def _act(request: AuthenticatedHttpRequest, pk: int, action: str) -> HttpResponse:
     session = session_for_user(request, pk, OPERATOR)
-    org = session.org
-    verb = "Archived" if action == "archive" else "Unarchived"
-    try:
-        client = org.client()
-        call = client.archive_session if action == "archive" else client.unarchive_session
-        answer = call(session.session_id)
-    except (devin.DevinError, CredentialDecryptError) as exc:
-        if isinstance(exc, devin.Forbidden) and org.can_manage is not False:
-            Organization.objects.filter(pk=org.pk).update(can_manage=False)
-        said = wording.describe(exc)
-        audit.record(
-            action,
-            request=request,
-            org=org,
-            outcome=AuditEvent.Outcome.FAILED,
-            session_id=session.session_id,
-            detail=said,
-        )
-        message = f"Could not {action} “{session}”: {said}"
+    # Within ACTION_DEADLINE_SECONDS, re-read included: well inside a proxy's timeout.
+    result = actions.perform(session, action, actor=request.user, ip=audit.client_ip(request))
+    if result.error is not None:
         if not request.htmx:
-            messages.error(request, message)
+            messages.error(request, wording.action_flash(action, str(session), result.error))
             return redirect(back_url(request))
-        session.refresh_from_db()  # the stored row, exactly as it was
-        # A RateLimited message already says when to try again.
-        return _render_row(request, session, error=said)
-
-    if org.can_manage is not True:
-        Organization.objects.filter(pk=org.pk).update(can_manage=True)
-    # The answer leaves status_detail/category/subcategory null: re-read for fresh badges, and
-    # store whichever of the two is newer, in one write. If the re-read fails (or is older), the
-    # action still happened: store the answer, keeping the known values it leaves null.
-    try:
-        fresh: devin.Session | None = client.get_session(session.session_id)
-    except devin.DevinError as exc:
-        log.info("re-read of %s after %s failed: %s", session.session_id, action, exc)
-        fresh = None
-    if fresh is not None and fresh.updated_at >= answer.updated_at:
-        sync.store_sessions(org, [fresh])
-    else:
-        sync.store_sessions(org, [answer], from_action=True)
-    audit.record(action, request=request, org=org, session_id=session.session_id)
-    session.refresh_from_db()
+        # The row as stored; a rate limit's words already say when to try again.
+        problem = wording.action_problem(action, result.error)
+        return _render_row(request, result.session, problem=problem)
     if not request.htmx:
-        messages.success(request, f"{verb} “{session}”.")
+        verb = "Archived" if action == "archive" else "Unarchived"
+        messages.success(request, f"{verb} “{result.session}”.")
         return redirect(back_url(request))
-    return _render_row(request, session, flash=True, counter=True)
+    return _render_row(request, result.session, flash=True, counter=True)
 
 
 @require_POST
@@ -217,7 +194,12 @@ def sessions_live(request: AuthenticatedHttpRequest) -> HttpResponse:
         .values_list("org_id", flat=True)
         .distinct()
     )
-    problems = [problem for org_pk in live_orgs if (problem := live.refresh_org(orgs[org_pk]))]
+    problems = []
+    for org_pk in live_orgs:
+        # Never a call to Devin here: a worker re-reads the org, and its rows come next poll.
+        live.request_refresh(orgs[org_pk])
+        if orgs[org_pk].live_problem:
+            problems.append(orgs[org_pk].live_problem)
     # Rows written after this instant are sent next time (at worst twice, never missed).
     checked = time.time()
     rows = list(watched.filter(synced_at__gt=since).defer("raw"))
@@ -253,7 +235,7 @@ def session_track(request: AuthenticatedHttpRequest) -> HttpResponse:
         messages.error(request, wording.not_a_session_ref(request.POST.get("ref", "")))
         return redirect(back_url(request))
     try:
-        found = org.client().get_session(session_id)
+        found = org.client().get_session(session_id, deadline=actions.deadline_in())
     except devin.NotFound:
         messages.error(request, f"{org} has no session {session_id}. Check the id and the org.")
         return redirect(back_url(request))

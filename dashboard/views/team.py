@@ -1,4 +1,5 @@
-"""The team: users, their role in each organization, and who is a site admin. Admins only."""
+"""The team: users, their role in each organization, who is a site admin, password resets and
+locked sign-ins. Admins only."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from django.db.models import Prefetch, QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from dashboard import audit
+from dashboard import accounts, audit, signin
 from dashboard.access import require_site_admin
 from dashboard.forms import NewUserForm, RolesForm, is_last_active_admin
 from dashboard.http import AuthenticatedHttpRequest
@@ -28,22 +30,48 @@ def _users() -> QuerySet[User]:
     )
 
 
-def _row(request: AuthenticatedHttpRequest, member: User, error: str = "") -> dict[str, object]:
+def _row(
+    request: AuthenticatedHttpRequest, member: User, error: str = "", locked: bool = False
+) -> dict[str, object]:
     # An admin cannot deactivate themself: the button is not offered (the view refuses too).
-    return {"member": member, "is_me": member.pk == request.user.pk, "row_error": error}
+    return {
+        "member": member,
+        "is_me": member.pk == request.user.pk,
+        "row_error": error,
+        "locked": locked,
+    }
 
 
 def _user_row(request: AuthenticatedHttpRequest, pk: int, error: str = "") -> HttpResponse:
-    return render(
-        request, "dashboard/team.html#user-row", _row(request, _users().get(pk=pk), error)
-    )
+    member = _users().get(pk=pk)
+    locked = any(lock.username == member.get_username() for lock in signin.current_locks())
+    return render(request, "dashboard/team.html#user-row", _row(request, member, error, locked))
 
 
 @require_GET
 def team(request: AuthenticatedHttpRequest) -> HttpResponse:
     require_site_admin(request)
-    rows = [_row(request, member) for member in _users()]
-    return render(request, "dashboard/team.html", {"rows": rows, "nav": "team"})
+    locks = signin.current_locks()
+    locked = {lock.username for lock in locks}
+    rows = [_row(request, m, locked=m.get_username() in locked) for m in _users()]
+    return render(request, "dashboard/team.html", {"rows": rows, "locks": locks, "nav": "team"})
+
+
+@require_POST
+def team_unlock(request: AuthenticatedHttpRequest) -> HttpResponse:
+    require_site_admin(request)
+    username = request.POST.get("username", "")[:150]
+    if not username:
+        message, ok = "Choose a username to unlock.", False
+    elif signin.unlock(username, request=request):
+        message, ok = f"Unlocked {username}: they can sign in again from any address.", True
+    else:
+        message, ok = f"{username} was not locked.", True
+    if request.htmx:
+        context = {"locks": signin.current_locks(), "unlocked": message, "unlock_ok": ok}
+        return render(request, "dashboard/team.html#locks", context)
+    (messages.success if ok else messages.error)(request, message)
+    return redirect("team")
 
 
 @sensitive_post_parameters("password1", "password2")
@@ -96,16 +124,64 @@ def team_user(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         if error:
             form.add_error("is_admin", error)
         saved = not error
-    context = {
-        "form": form,
-        "member": member,
-        "is_me": member.pk == request.user.pk,
-        "saved": saved,
-        "nav": "team",
-    }
+    context = _member_context(request, member, form=form, saved=saved)
     if request.htmx:
         return render(request, "dashboard/team_user.html#roles-form", context)
     return render(request, "dashboard/team_user.html", context)
+
+
+def _member_context(
+    request: AuthenticatedHttpRequest, member: User, **extra: object
+) -> dict[str, object]:
+    if "form" not in extra:
+        extra["form"] = RolesForm(user=member, actor=request.user, orgs=Organization.objects.all())
+    return {
+        "member": member,
+        "is_me": member.pk == request.user.pk,
+        "must_change": accounts.must_change_password(member),
+        "link_hours": accounts.link_hours(),
+        "nav": "team",
+        **extra,
+    }
+
+
+RESET_WAYS = ("one-time", "link")
+
+
+@never_cache
+@require_POST
+def team_user_password(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """Reset someone's password: a one-time password or a one-time link, shown here once."""
+    require_site_admin(request)
+    member = get_object_or_404(User, pk=pk)
+    how = request.POST.get("how", "")
+    name = member.get_username()
+    error = ""
+    if member.pk == request.user.pk:
+        error = "Change your own password on Your account."
+    elif how not in RESET_WAYS:
+        error = "Choose how to reset the password."
+    if error:
+        if not request.htmx:
+            messages.error(request, error)
+            return redirect("team_user", pk=member.pk)
+        return render(
+            request,
+            "dashboard/team_user.html#reset",
+            _member_context(request, member, reset_error=error),
+        )
+    if how == "one-time":
+        secret = accounts.give_one_time_password(member)
+        detail = f"{name}: one-time password, to be changed at their next sign-in"
+    else:
+        secret = accounts.give_reset_link(request, member)
+        detail = f"{name}: one-time link, valid {accounts.link_hours()} hours"
+    # The secret is in this response only: never in the audit trail, a log line or a message.
+    audit.record("password_reset", request=request, detail=detail)
+    signin.unlock(name, request=request)
+    context = _member_context(request, member, secret=secret, reset_how=how)
+    template = "dashboard/team_user.html#reset" if request.htmx else "dashboard/team_user.html"
+    return render(request, template, context)
 
 
 def _apply_roles(request: AuthenticatedHttpRequest, member: User, form: RolesForm) -> str:

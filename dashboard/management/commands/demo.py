@@ -12,7 +12,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
-from dashboard import sync
+from dashboard import datadir, sync
+from dashboard.management.commands._background import background
 from dashboard.models import Membership, Organization
 
 if TYPE_CHECKING:
@@ -74,6 +75,7 @@ class Command(BaseCommand):
         connections.close_all()
         for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
             path.unlink(missing_ok=True)
+        datadir.private_file(db)  # 0600, and SQLite gives its -wal and -shm the same mode
         call_command("migrate", verbosity=0, interactive=False)
 
         host = options["host"]
@@ -116,8 +118,11 @@ class Command(BaseCommand):
             fake.stop()
             return
         self.start_activity(fake)
+        # A worker runs Sync now and the live refresh, and the scheduler syncs every minute:
+        # children of this process, which end with it (Ctrl-C, or this process dying).
         try:
-            call_command("runserver", f"{host}:{options['port']}", use_reloader=False)
+            with background():
+                call_command("runserver", f"{host}:{options['port']}", use_reloader=False)
         finally:
             fake.stop()
 

@@ -20,7 +20,7 @@ def drop(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("dashboard", "0006_durable_runs"),
+        ("dashboard", "0010_bulkrun_ip"),
     ]
 
     operations = [migrations.RunPython(create, drop)]

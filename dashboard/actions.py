@@ -1,0 +1,418 @@
+"""The one door for every action on a session: archive and unarchive (terminate comes later).
+
+`perform` does the whole job, the same way for the row button, a bulk run and (later) the
+retention rules: record the attempt (committed) before Devin is called; call it within the
+deadline; check the answer is about the session asked for; note whether the token may manage
+sessions; re-read the session for fresh badges in what is left of the deadline; store the newer
+of answer and re-read in one write; settle the attempt with its audit event (and the bulk item)
+in one transaction. A process killed anywhere in between leaves the attempt open, and
+`settle_open_attempts` (recovery) settles it by re-reading the session, so every action that may
+have reached Devin ends up in the audit trail.
+
+Results are data; the words a person reads come from `dashboard.wording`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from typing import Final
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+
+from dashboard import audit, devin, sync, wording
+from dashboard.crypto import CredentialDecryptError
+from dashboard.models import ActionAttempt, AuditEvent, BulkItem, Organization, Session
+
+log = logging.getLogger(__name__)
+
+Failure = devin.DevinError | CredentialDecryptError
+
+# How each action is called, and whether the session is archived once it has been applied.
+CALLS: Final[dict[str, Callable[[devin.DevinClient], Callable[..., devin.Session]]]] = {
+    "archive": lambda client: client.archive_session,
+    "unarchive": lambda client: client.unarchive_session,
+}
+ARCHIVED_AFTER: Final = {"archive": True, "unarchive": False}
+# Less than this left of the deadline: skip the re-read (the answer is stored as it is).
+MIN_REREAD_SECONDS: Final = 0.5
+# An attempt whose session cannot be re-read for this long is settled as unknown.
+GIVE_UP_AFTER: Final = timedelta(hours=1)
+# Open attempts one recovery pass looks at, at most.
+SETTLE_BATCH: Final = 50
+
+
+class Outcome(StrEnum):
+    DONE = "done"
+    REFUSED = "refused"  # Devin answered 4xx: nothing was changed
+    RATE_LIMITED = "rate_limited"  # 429: refused for now; retry_after says for how long
+    NOT_SENT = "not_sent"  # it never reached Devin (connection, credentials, settings)
+    UNKNOWN = "unknown"  # sent, but no usable answer: it may or may not have been applied
+
+
+AUDIT_OUTCOME: Final = {
+    Outcome.DONE: AuditEvent.Outcome.OK,
+    Outcome.REFUSED: AuditEvent.Outcome.FAILED,
+    Outcome.RATE_LIMITED: AuditEvent.Outcome.FAILED,
+    Outcome.NOT_SENT: AuditEvent.Outcome.FAILED,
+    Outcome.UNKNOWN: AuditEvent.Outcome.UNKNOWN,
+}
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    outcome: Outcome
+    session: Session  # the stored row afterwards
+    error: Failure | None = None
+    answer: devin.Session | None = None  # Devin's answer, when done
+    requeued: bool = False  # a bulk item put back in its run's queue (rate limited)
+
+    @property
+    def done(self) -> bool:
+        return self.outcome is Outcome.DONE
+
+    @property
+    def retry_after(self) -> float | None:
+        return self.error.retry_after if isinstance(self.error, devin.DevinError) else None
+
+
+def deadline_in(seconds: float | None = None) -> float:
+    """A deadline (time.monotonic) for a person's own action: ACTION_DEADLINE_SECONDS from now."""
+    return time.monotonic() + (settings.ACTION_DEADLINE_SECONDS if seconds is None else seconds)
+
+
+def outcome_of(exc: Failure) -> Outcome:
+    if not isinstance(exc, devin.DevinError):
+        return Outcome.NOT_SENT  # the token could not be decrypted: nothing was sent
+    if exc.maybe_applied:
+        return Outcome.UNKNOWN
+    if isinstance(exc, devin.RateLimited):
+        return Outcome.RATE_LIMITED
+    if exc.status_code is not None:
+        return Outcome.REFUSED
+    return Outcome.NOT_SENT
+
+
+def perform(
+    session: Session,
+    action: str,
+    *,
+    actor: User | None,
+    actor_name: str = "",
+    ip: str | None = None,
+    context: str = "",
+    deadline: float | None = None,
+) -> ActionResult:
+    """Do `action` on `session` at Devin; see the module docstring. Never raises for Devin trouble.
+
+    Call it outside a transaction: the attempt must be committed before Devin is called.
+    `deadline` (time.monotonic) bounds the call and the re-read; default ACTION_DEADLINE_SECONDS.
+    `context` starts the audit detail. `result.session` is the row as stored afterwards.
+    """
+    attempt = _begin(session, action, actor, actor_name, ip, context, None)
+    assert attempt is not None  # only a bulk item can be taken by someone else
+    return _carry_out(attempt, session, deadline, store=True, max_tries=0)
+
+
+def perform_bulk_item(
+    item: BulkItem,
+    action: str,
+    *,
+    actor: User | None,
+    ip: str | None,
+    context: str,
+    max_tries: int,
+) -> ActionResult | None:
+    """`perform` for one item of a bulk run, which claims it (pending → working) in the
+    transaction that writes its attempt: None if another thread or worker took it first.
+
+    The answer is not stored here: the run stores its answers in batches (`store_answers`),
+    which store the same rows. A 429 whose wait is within RETRY_AFTER_CAP_SECONDS puts the item
+    back in the queue instead of failing it, until it has been tried `max_tries` times.
+    `result.session` is the item's session as passed, not read again.
+    """
+    if item.session is None:
+        raise ValueError("a bulk item whose session is gone has nothing to act on")
+    attempt = _begin(item.session, action, actor, "", ip, context, item)
+    if attempt is None:
+        return None
+    return _carry_out(attempt, item.session, None, store=False, max_tries=max_tries)
+
+
+def _begin(
+    session: Session,
+    action: str,
+    actor: User | None,
+    actor_name: str,
+    ip: str | None,
+    context: str,
+    bulk_item: BulkItem | None,
+) -> ActionAttempt | None:
+    """Write the attempt (and claim its bulk item) and commit, before Devin is called."""
+    if action not in CALLS:
+        raise ValueError(f"unknown action {action!r}")
+    with transaction.atomic():
+        if bulk_item is not None:
+            pending = BulkItem.objects.filter(pk=bulk_item.pk, outcome=BulkItem.Outcome.PENDING)
+            if not pending.update(outcome=BulkItem.Outcome.WORKING):
+                return None
+        return ActionAttempt.objects.create(
+            org=session.org,
+            session=session,
+            devin_id=session.session_id,
+            action=action,
+            actor=actor if actor is not None and actor.pk else None,
+            actor_name=actor_name or (actor.get_username() if actor is not None else ""),
+            ip=ip,
+            context=context[:200],
+            bulk_item=bulk_item,
+        )
+
+
+def _carry_out(
+    attempt: ActionAttempt, session: Session, deadline: float | None, *, store: bool, max_tries: int
+) -> ActionResult:
+    """Call Devin, check, note can_manage, re-read and store (if `store`), settle."""
+    org = session.org
+    # Counted from here: time spent waiting for the database is not Devin's to lose.
+    deadline = deadline_in() if deadline is None else deadline
+    try:
+        client = org.client()
+        answer = CALLS[attempt.action](client)(session.session_id, deadline=deadline)
+        check_answer(session, answer)
+    except (devin.DevinError, CredentialDecryptError) as exc:
+        return _failed(attempt, session, exc, max_tries)
+
+    _note_can_manage(org, True)
+    fresh = _reread(client, session, deadline) if store else None
+    with transaction.atomic():
+        if store:
+            _store_newer(org, [answer], {} if fresh is None else {fresh.session_id: fresh})
+        _settle(attempt, AuditEvent.Outcome.OK, detail="", item=BulkItem.Outcome.OK)
+    if attempt.bulk_item_id is None:
+        session.refresh_from_db()
+    return ActionResult(Outcome.DONE, session, answer=answer)
+
+
+def check_answer(session: Session, answer: devin.Session) -> None:
+    """Refuse an answer that is not about the session asked for (it is not stored).
+
+    Issue 14 hardens what an answer must be; this is the place for those checks.
+    """
+    if answer.session_id != session.session_id:
+        raise devin.BadResponse(
+            devin.Kind.BAD_RESPONSE,
+            detail=f"the answer is about {answer.session_id[:100]}",
+            maybe_applied=True,
+            org=session.org.org_id,
+            org_name=session.org.name,
+            session_id=session.session_id,
+        )
+
+
+def _failed(attempt: ActionAttempt, session: Session, exc: Failure, max_tries: int) -> ActionResult:
+    outcome = outcome_of(exc)
+    if isinstance(exc, devin.Forbidden):
+        _note_can_manage(session.org, False)
+    retry_after = exc.retry_after if isinstance(exc, devin.DevinError) else None
+    cap = settings.RETRY_AFTER_CAP_SECONDS if max_tries else None
+    requeued = (
+        outcome is Outcome.RATE_LIMITED
+        and cap is not None
+        and (retry_after is None or retry_after <= cap)
+        and ActionAttempt.objects.filter(bulk_item_id=attempt.bulk_item_id).count() < max_tries
+    )
+    reason = wording.action_reason(exc, retried=requeued, cap=cap)
+    item = BulkItem.Outcome.PENDING if requeued else BulkItem.Outcome.FAILED
+    _settle(attempt, AUDIT_OUTCOME[outcome], detail=reason, item=item, item_error=reason)
+    if attempt.bulk_item_id is None:
+        session.refresh_from_db()  # the stored row, exactly as it was
+    return ActionResult(outcome, session, error=exc, requeued=requeued)
+
+
+def _note_can_manage(org: Organization, value: bool) -> None:
+    """Remember what Devin said about ManageOrgSessions (there is no safe probe for it)."""
+    if org.can_manage is not value:
+        Organization.objects.filter(pk=org.pk).update(can_manage=value)
+        org.can_manage = value
+
+
+def _reread(client: devin.DevinClient, session: Session, deadline: float) -> devin.Session | None:
+    if deadline - time.monotonic() < MIN_REREAD_SECONDS:
+        return None
+    try:
+        return client.get_session(session.session_id, deadline=deadline)
+    except devin.DevinError as exc:
+        # The action happened: the answer is stored instead, and the next sync catches up.
+        log.info("re-read of %s after an action failed: %s", session.session_id, exc)
+        return None
+
+
+def _store_newer(
+    org: Organization, answers: list[devin.Session], fresh: dict[str, devin.Session]
+) -> None:
+    """Store, for each action's answer, whichever of it and its re-read is newer: one write each.
+
+    An answer leaves status_detail/category/subcategory null: stored alone, it keeps the known
+    values. A re-read (GET or list) has them all. One session per call: store_sessions writes a
+    single row with a plain UPDATE, where several rows take a bulk_update whose CASE per field and
+    row costs ~20 times the CPU (profiled: it was most of a bulk run's time in its worker).
+    """
+    for answer in answers:
+        reread = fresh.get(answer.session_id)
+        if reread is not None and reread.updated_at >= answer.updated_at:
+            sync.store_sessions(org, [reread])
+        else:
+            sync.store_sessions(org, [answer], from_action=True)
+
+
+def store_answers(org: Organization, answers: list[devin.Session], action: str) -> int:
+    """Store a batch of answers to `action` (a bulk run's), each as perform would have stored it.
+
+    One list call re-reads them all (it keeps a run within its concurrency bound, where a GET
+    each would double its calls), then each session gets the newer of answer and re-read, in
+    one write for the batch. If the re-read fails the answers are stored alone. Returns how
+    many sessions the re-read brought.
+    """
+    if not answers:
+        return 0
+    fresh = _reread_listed(org, [a.session_id for a in answers], action)
+    _store_newer(org, answers, {s.session_id: s for s in fresh})
+    return len(fresh)
+
+
+def refresh_sessions(org: Organization, session_ids: list[str], action: str) -> int:
+    """Re-read sessions `action` was applied to and store them (a bulk run whose worker died
+    before it stored its answers). Returns how many came back; the next sync does the rest."""
+    fresh = _reread_listed(org, session_ids, action)
+    for session in fresh:
+        sync.store_sessions(org, [session])
+    return len(fresh)
+
+
+def _reread_listed(org: Organization, session_ids: list[str], action: str) -> list[devin.Session]:
+    """Sessions by id in one list call (up to 200); [] (logged) if the call fails."""
+    if not session_ids:
+        return []
+    query = devin.SessionQuery(
+        session_ids=session_ids, is_archived=ARCHIVED_AFTER.get(action), first=len(session_ids)
+    )
+    try:
+        return org.client().list_page(query, deadline=deadline_in()).items
+    except (devin.DevinError, CredentialDecryptError) as exc:
+        log.info("re-read of %d sessions after %s failed: %s", len(session_ids), action, exc)
+        return []
+
+
+def _settle(
+    attempt: ActionAttempt,
+    outcome: str,
+    *,
+    detail: str,
+    item: str,
+    item_error: str = "",
+) -> bool:
+    """Close the attempt and write its audit event (and its bulk item's outcome), exactly once.
+
+    The conditional UPDATE decides who settles: the process that made the call, or recovery.
+    """
+    # No savepoint inside perform's transaction: a failure rolls the whole settling back anyway.
+    with transaction.atomic(savepoint=False):
+        settled = ActionAttempt.objects.filter(pk=attempt.pk, settled_at__isnull=True).update(
+            settled_at=timezone.now(), outcome=outcome
+        )
+        if not settled:
+            return False
+        audit.record(
+            attempt.action,
+            actor=attempt.actor,
+            actor_name=attempt.actor_name,
+            org=attempt.org,
+            outcome=outcome,
+            session_id=attempt.devin_id,
+            detail=": ".join(part for part in (attempt.context, detail) if part),
+            ip=attempt.ip,
+        )
+        if attempt.bulk_item_id is not None:
+            # Only a claimed item: one that a worker gave up on meanwhile keeps its outcome.
+            BulkItem.objects.filter(
+                pk=attempt.bulk_item_id, outcome=BulkItem.Outcome.WORKING
+            ).update(outcome=item, error=item_error)
+    return True
+
+
+def settle_by_reread(attempt: ActionAttempt, deadline: float | None = None) -> bool:
+    """Settle an attempt its process left open: re-read the session and record what it shows.
+
+    Applied: ok (the bulk item too). Not applied: failed, and a bulk item goes back to pending
+    (it is tried again). If the session cannot be re-read, leave it for a later pass; after
+    GIVE_UP_AFTER, settle it as unknown. Returns True if this call settled it.
+    """
+    org = attempt.org
+    try:
+        fresh = org.client().get_session(attempt.devin_id, deadline=deadline or deadline_in())
+    except (devin.DevinError, CredentialDecryptError) as exc:
+        gone = isinstance(exc, devin.NotFound)
+        if not gone and attempt.started_at > timezone.now() - GIVE_UP_AFTER:
+            log.info("could not re-read %s to settle its %s: %s", attempt.devin_id, attempt, exc)
+            return False
+        reason = wording.never_settled(exc)
+        return _settle(
+            attempt,
+            AuditEvent.Outcome.UNKNOWN,
+            detail=reason,
+            item=BulkItem.Outcome.FAILED,
+            item_error=reason,
+        )
+    applied = fresh.is_archived == ARCHIVED_AFTER[attempt.action]
+    retried = attempt.bulk_item_id is not None and not applied
+    reason = wording.found_by_reread(attempt.action, applied, retried=retried)
+    with transaction.atomic():
+        sync.store_sessions(org, [fresh])
+        return _settle(
+            attempt,
+            AuditEvent.Outcome.OK if applied else AuditEvent.Outcome.FAILED,
+            detail=reason,
+            item=BulkItem.Outcome.OK if applied else BulkItem.Outcome.PENDING,
+            item_error="" if applied or retried else reason,
+        )
+
+
+def open_attempts(older_than: timedelta) -> list[ActionAttempt]:
+    cutoff = timezone.now() - older_than
+    return list(
+        ActionAttempt.objects.filter(settled_at__isnull=True, started_at__lte=cutoff)
+        .select_related("org", "actor")
+        .order_by("started_at")[:SETTLE_BATCH]
+    )
+
+
+def settle_open_attempts() -> int:
+    """Recovery: settle attempts left open longer than any live process could take.
+
+    A live process settles its attempt within ACTION_DEADLINE_SECONDS; a bulk worker's lease
+    outlives it by RUN_LEASE_SECONDS. Older open attempts belong to processes that died. One pass
+    spends at most one action deadline on re-reads, and skips an org whose re-read failed.
+    Returns how many it settled.
+    """
+    older = settings.ACTION_DEADLINE_SECONDS + settings.RUN_LEASE_SECONDS
+    pass_deadline = deadline_in()
+    failed_orgs: set[int] = set()
+    settled = 0
+    for attempt in open_attempts(timedelta(seconds=older)):
+        if attempt.org_id in failed_orgs:
+            continue
+        if time.monotonic() >= pass_deadline - MIN_REREAD_SECONDS:
+            break
+        if settle_by_reread(attempt, deadline=pass_deadline):
+            settled += 1
+        elif ActionAttempt.objects.filter(pk=attempt.pk, settled_at__isnull=True).exists():
+            failed_orgs.add(attempt.org_id)
+    return settled
