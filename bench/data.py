@@ -54,6 +54,10 @@ def copy_sessions(target: str, source: str, *, copies: int = 1, every: int = 1) 
         rebuild = _drop_indexes(cursor, connection.vendor)
         for copy in range(copies):
             cursor.execute(_copy_sql(connection, source, fresh=copy > 0, every=every))
+        if connection.vendor == "postgresql":
+            # The foreign keys are checked at commit (deferred), and PostgreSQL builds no index
+            # on a table with checks pending: have them now.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         for statement in rebuild:
             cursor.execute(statement)
     if connection.vendor == "sqlite":
