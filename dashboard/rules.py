@@ -165,7 +165,7 @@ def start_run(rule: Rule) -> BulkRun | None:
 
 def run_finished(run: BulkRun, ok: int, total: int) -> None:
     """Called by the bulk run's end (in its transaction): the rule's summary and failure count."""
-    rule = Rule.objects.filter(pk=run.rule_id).first()
+    rule = Rule.objects.select_related("org").filter(pk=run.rule_id or 0).first()
     if rule is None:
         return
     error = ""

@@ -7,50 +7,81 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('dashboard', '0010_bulkrun_ip'),
+        ("dashboard", "0010_bulkrun_ip"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='RulesSwitch',
+            name="RulesSwitch",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('paused', models.BooleanField(default=False)),
-                ('changed_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("paused", models.BooleanField(default=False)),
+                ("changed_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
         ),
         migrations.CreateModel(
-            name='Rule',
+            name="Rule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('query', models.CharField(blank=True, max_length=2000)),
-                ('min_age_days', models.PositiveIntegerField(blank=True, null=True)),
-                ('exclude_tags', models.CharField(blank=True, max_length=1000)),
-                ('cap', models.PositiveIntegerField(default=500)),
-                ('every_minutes', models.PositiveIntegerField(default=60)),
-                ('enabled', models.BooleanField(default=False)),
-                ('paused_reason', models.CharField(blank=True, max_length=500)),
-                ('failures', models.PositiveIntegerField(default=0)),
-                ('last_error', models.CharField(blank=True, max_length=500)),
-                ('next_run_at', models.DateTimeField(blank=True, null=True)),
-                ('last_run_at', models.DateTimeField(blank=True, null=True)),
-                ('archived_total', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('org', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='rules', to='dashboard.organization')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                ("query", models.CharField(blank=True, max_length=2000)),
+                ("min_age_days", models.PositiveIntegerField(blank=True, null=True)),
+                ("exclude_tags", models.CharField(blank=True, max_length=1000)),
+                ("cap", models.PositiveIntegerField(default=500)),
+                ("every_minutes", models.PositiveIntegerField(default=60)),
+                ("enabled", models.BooleanField(default=False)),
+                ("paused_reason", models.CharField(blank=True, max_length=500)),
+                ("failures", models.PositiveIntegerField(default=0)),
+                ("last_error", models.CharField(blank=True, max_length=500)),
+                ("next_run_at", models.DateTimeField(blank=True, null=True)),
+                ("last_run_at", models.DateTimeField(blank=True, null=True)),
+                ("archived_total", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "org",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="rules",
+                        to="dashboard.organization",
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='bulkrun',
-            name='rule',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='runs', to='dashboard.rule'),
+            model_name="bulkrun",
+            name="rule",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="runs",
+                to="dashboard.rule",
+            ),
         ),
         migrations.AddIndex(
-            model_name='rule',
-            index=models.Index(fields=['enabled', 'next_run_at'], name='rule_due'),
+            model_name="rule",
+            index=models.Index(fields=["enabled", "next_run_at"], name="rule_due"),
         ),
     ]
