@@ -194,7 +194,7 @@ class _Slice:
                 outcome=BulkItem.Outcome.SKIPPED, error=wording.NO_LONGER_IN_DASHBOARD
             )
             return
-        if self.run.rule is not None and (reason := rules.recheck(session.pk)):
+        if self.run.rule_id is not None and (reason := rules.recheck(self.run.rule_id, session.pk)):
             # A rule's target that changed since the run started: its safety checks again.
             BulkItem.objects.filter(pk=item.pk, outcome=PENDING).update(
                 outcome=BulkItem.Outcome.SKIPPED, error=reason

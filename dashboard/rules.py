@@ -38,6 +38,7 @@ LIVE_DETAILS: Final = ("working", "waiting_for_user", "waiting_for_approval")
 # Nor is a session that changed this recently.
 QUIET: Final = timedelta(hours=1)
 PREVIEW_ROWS: Final = 20
+PAUSED: Final = "Skipped: the rule was paused (or deleted) during its run."
 FAILURES_TO_PAUSE: Final = 3
 # Filter parameters a rule does not take: it is always about its own org's active sessions.
 NOT_RULE_KEYS: Final = ("org", "archived", "sort", "after")
@@ -80,9 +81,15 @@ def sessions_link(rule: Rule) -> str:
     return f"?{f.query(org=str(rule.org_id))}"
 
 
-def recheck(session_pk: int, now: datetime | None = None) -> str:
-    """Why a target may no longer be archived, read from the database now; "" if it may."""
+def recheck(rule_pk: int, session_pk: int, now: datetime | None = None) -> str:
+    """Why a target may no longer be archived, read from the database now; "" if it may.
+
+    A pause (the rule's, or every rule's) also stops a run already under way.
+    """
     now = now or timezone.now()
+    rule = Rule.objects.filter(pk=rule_pk).only("enabled", "paused_reason").first()
+    if rule is None or not runnable(rule):
+        return PAUSED
     row = (
         Session.objects.filter(pk=session_pk)
         .values("is_archived", "status", "status_detail", "updated_at")

@@ -14,7 +14,15 @@ import pytest
 from django.utils import timezone
 
 from dashboard import actions, rules, sync
-from dashboard.models import AuditEvent, BulkItem, BulkRun, Organization, Rule, Session
+from dashboard.models import (
+    AuditEvent,
+    BulkItem,
+    BulkRun,
+    Organization,
+    Rule,
+    RulesSwitch,
+    Session,
+)
 from tests.workers import Process, start_worker, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -180,6 +188,21 @@ def test_a_target_that_changed_since_the_run_started_is_skipped(
     }
     assert archived(ids) == {"old0", "old3", "old4", "old5", "old6"}
     assert ids["old1"] not in archive_calls(fake) and ids["old2"] not in archive_calls(fake)
+
+
+def test_a_pause_stops_a_run_under_way(tmp_path: Path, fake: Any, acme: Organization) -> None:
+    ids = seed(fake, acme)
+    rule = make_rule(acme, cap=10)
+    run = rules.start_run(rule)
+    assert run is not None
+    RulesSwitch.objects.create(pk=1, paused=True)  # a site admin pauses every rule meanwhile
+    process = start_worker(tmp_path, "paused")
+    try:
+        wait_for(lambda: BulkRun.objects.get(pk=run.pk).state == "done", 60, "the run to end")
+    finally:
+        process.stop()
+    assert set(run.items.values_list("outcome", "error")) == {("skipped", rules.PAUSED)}
+    assert archived(ids) == set() and archive_calls(fake) == Counter()
 
 
 def test_three_failing_runs_in_a_row_pause_the_rule(
