@@ -86,9 +86,11 @@ def test_an_operator_previews_then_saves_a_rule_that_starts_paused(
 
 def test_bad_input_is_a_form_error_not_a_500(acme: Organization, operator: Any) -> None:
     client = signed_in(operator)
-    bad = {**FORM, "cap": "0", "status": "bogus\x00", "name": "x\x00y", "detail": "z" * 70}
+    bad = {**FORM, "cap": "0", "status": "bogus", "detail": "z" * 70}
     page = client.post(f"/orgs/{acme.pk}/rules/add/", bad)
     assert page.status_code == 200
+    # A NUL byte is refused before any view, as everywhere in the dashboard.
+    assert client.post(f"/orgs/{acme.pk}/rules/add/", {**FORM, "name": "x\x00y"}).status_code == 400
     assert not Rule.objects.exists()
     assert "Ensure this value is greater than or equal to 1." in page.content.decode()
 
