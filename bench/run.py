@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     import django
 
     django.setup()
-    from bench import background, figures
+    from bench import background, figures, rules
     from bench.harness import FULL, QUICK, RESULTS, Harness
 
     plan = QUICK if args.quick else FULL
@@ -127,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             figures.full_sync(h, size)
             figures.pages(h, size)
         figures.page_goals(h)
+        rules.rule_matches(h)
         figures.resync(h)
         figures.archive_overhead(h)
         background.bulk_archive_on_workers(h)

@@ -129,6 +129,7 @@ def perform_bulk_item(
     ip: str | None,
     context: str,
     max_tries: int,
+    actor_name: str = "",
 ) -> ActionResult | None:
     """`perform` for one item of a bulk run, which claims it (pending → working) in the
     transaction that writes its attempt: None if another thread or worker took it first.
@@ -140,7 +141,7 @@ def perform_bulk_item(
     """
     if item.session is None:
         raise ValueError("a bulk item whose session is gone has nothing to act on")
-    attempt = _begin(item.session, action, actor, "", ip, context, item)
+    attempt = _begin(item.session, action, actor, actor_name, ip, context, item)
     if attempt is None:
         return None
     return _carry_out(attempt, item.session, None, store=False, max_tries=max_tries)

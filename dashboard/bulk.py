@@ -27,7 +27,7 @@ from django.db.models import Count, Q, QuerySet
 from django.tasks import task
 from django.utils import timezone
 
-from dashboard import actions, audit, devin, leases, wording
+from dashboard import actions, audit, devin, leases, rules, wording
 from dashboard.http import AuthenticatedHttpRequest
 from dashboard.models import AuditEvent, BulkItem, BulkRun, Organization, Session
 
@@ -102,7 +102,7 @@ def bulk_task(run_pk: int) -> None:
     claimable = runs.filter(leases.claimable(), state=BulkRun.State.RUNNING)
     if not claimable.update(worker=worker, lease_until=leases.lease_end()):
         return
-    run = BulkRun.objects.select_related("actor").get(pk=run_pk)
+    run = BulkRun.objects.select_related("actor", "rule").get(pk=run_pk)
     try:
         # Renews the lease; SIGTERM/SIGINT (db_worker stopping) make the slice end early.
         with leases.Hold(runs, worker, listen=True) as hold:
@@ -194,12 +194,19 @@ class _Slice:
                 outcome=BulkItem.Outcome.SKIPPED, error=wording.NO_LONGER_IN_DASHBOARD
             )
             return
+        if self.run.rule_id is not None and (reason := rules.recheck(self.run.rule_id, session.pk)):
+            # A rule's target that changed since the run started: its safety checks again.
+            BulkItem.objects.filter(pk=item.pk, outcome=PENDING).update(
+                outcome=BulkItem.Outcome.SKIPPED, error=reason
+            )
+            return
         try:
             # Claims the item (pending -> working) with its attempt: None if another took it.
             result = actions.perform_bulk_item(
                 item,
                 self.run.action,
                 actor=self.run.actor,
+                actor_name=self.run.rule.actor_name if self.run.rule is not None else "",
                 ip=self.run.ip,
                 context=f"bulk #{self.run.pk}",
                 max_tries=MAX_TRIES,
@@ -287,6 +294,9 @@ def _finish(run: BulkRun) -> bool:
             )
             total = sum(counts.values())
             ok = counts.get(BulkItem.Outcome.OK, 0)
+            if run.rule_id is not None:
+                rules.run_finished(run, ok, total)
+                return True
             audit.record(
                 "bulk_archive_finished",
                 actor=run.actor,

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import path
 
-from dashboard.views import account, audit, auth, bulk, insight, orgs, sessions, team
+from dashboard.views import account, audit, auth, bulk, insight, orgs, rules, sessions, team
 
 urlpatterns = [
     path("", sessions.sessions, name="sessions"),
@@ -23,6 +23,14 @@ urlpatterns = [
     path("orgs/<int:pk>/test/", orgs.org_test, name="org_test"),
     path("orgs/<int:pk>/sync/", orgs.org_sync, name="org_sync"),
     path("orgs/<int:pk>/sync/status/", orgs.org_sync_status, name="org_sync_status"),
+    path("rules/", rules.rules_index, name="rules_index"),
+    path("orgs/<int:pk>/rules/", rules.rules_page, name="rules"),
+    path("orgs/<int:pk>/rules/add/", rules.rule_add, name="rule_add"),
+    path("rules/<int:pk>/", rules.rule_page, name="rule"),
+    path("rules/<int:pk>/edit/", rules.rule_edit, name="rule_edit"),
+    path("rules/<int:pk>/switch/", rules.rule_switch, name="rule_switch"),
+    path("rules/<int:pk>/delete/", rules.rule_delete, name="rule_delete"),
+    path("rules/pause-all/", rules.rules_pause_all, name="rules_pause_all"),
     path("team/", team.team, name="team"),
     path("team/add/", team.team_add, name="team_add"),
     path("team/<int:pk>/", team.team_user, name="team_user"),

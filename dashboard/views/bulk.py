@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.db.models import Case, Count, When
+from django.db.models import Case, Count, Q, When
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from dashboard import filters
-from dashboard.access import require_operator
+from dashboard.access import require_operator, visible_orgs
 from dashboard.bulk import start_bulk_archive
 from dashboard.fields import PkListField
 from dashboard.http import AuthenticatedHttpRequest, back_url
@@ -49,7 +49,9 @@ def bulk_archive(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 @require_GET
 def bulk_run(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    run = get_object_or_404(BulkRun, pk=pk, actor=request.user)
+    # A person's run is theirs; a rule's run is for everyone who sees the rule's org.
+    mine = Q(actor=request.user) | Q(rule__org__in=visible_orgs(request.user))
+    run = get_object_or_404(BulkRun.objects.filter(mine).select_related("rule"), pk=pk)
     counts = dict.fromkeys(BulkItem.Outcome.values, 0)
     counts.update(
         run.items.values_list("outcome").annotate(n=Count("pk")).values_list("outcome", "n")
