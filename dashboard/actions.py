@@ -145,7 +145,8 @@ def perform(
     `context` starts the audit detail. `result.session` is the row as stored afterwards.
     """
     if action == "message":
-        context = ": ".join(part for part in (context, f"“{text[:200]}”") if part)
+        # The attempt's context (200 characters) is what its audit event says: the text's start.
+        context = ": ".join(part for part in (context, text[:200]) if part)
     attempt = _begin(session, action, actor, actor_name, ip, context, None)
     assert attempt is not None  # only a bulk item can be taken by someone else
     return _carry_out(attempt, session, deadline, store=True, max_tries=0, text=text)

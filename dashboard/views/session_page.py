@@ -117,7 +117,7 @@ def session_messages(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
 @require_POST
 def session_send(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     session = session_for_user(request, pk, OPERATOR)
-    text = request.POST.get("text", "").replace("\x00", "\ufffd")
+    text = request.POST.get("text", "").replace("\x00", "")  # PostgreSQL cannot store NUL
     problem = ""
     if not text.strip():
         problem = "Write a message first."
