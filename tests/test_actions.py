@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -50,9 +51,14 @@ def test_the_attempt_is_committed_before_devin_is_called(
     fake.inject("hang", count=None, seconds=30, method="POST")
     client = Client()
     client.force_login(operator)
-    thread = threading.Thread(
-        target=client.post, args=(f"/sessions/{running.pk}/archive/",), kwargs={"headers": HX}
-    )
+
+    def archive() -> None:
+        try:
+            client.post(f"/sessions/{running.pk}/archive/", headers=HX)
+        finally:
+            connection.close()  # this thread's own
+
+    thread = threading.Thread(target=archive)
     thread.start()
     try:
         # Seen from this thread's own connection while the archive waits on Devin: committed.

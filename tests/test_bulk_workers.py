@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import re
 import signal
-import socket
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +21,7 @@ from django.test import Client
 
 from dashboard import sync
 from dashboard.models import ActionAttempt, AuditEvent, BulkItem, BulkRun, Organization, Session
-from tests.workers import ROOT, Process, process_env, start_worker, wait_for, worker
+from tests.workers import Process, gunicorn, start_worker, wait_for, worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -178,56 +175,23 @@ def test_two_workers_take_two_runs_at_once_and_no_item_twice(
     assert 4 < fake.peak_in_flight <= 8
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture
-def gunicorn(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """The dashboard under gunicorn with the project's gunicorn.conf.py, on the test database."""
-    port = free_port()
-    log = (tmp_path / "gunicorn.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "dashboard.wsgi"],
-        cwd=ROOT,
-        env=process_env(GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_WORKERS="1", **ENV),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: _answers(url), 30, "gunicorn to answer")
-        yield process, url
-    finally:
-        process.terminate()
-        process.wait(30)
-        log.close()
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
 def test_a_gunicorn_restart_during_a_bulk_run_loses_nothing(
     tmp_path: Path,
     fake: Any,
     acme: Organization,
     operator: Any,
-    gunicorn: tuple[subprocess.Popen[bytes], str],
 ) -> None:
-    server, url = gunicorn
     ids = add_sessions(fake, acme, 150, "deploy")
     fake.latency = 0.1
     fake.reset_stats()
     signed_in = Client()
     signed_in.force_login(operator)
     cookie = signed_in.cookies[django_settings.SESSION_COOKIE_NAME].value
-    with httpx.Client(base_url=url, cookies={django_settings.SESSION_COOKIE_NAME: cookie}) as http:
+    jar = {django_settings.SESSION_COOKIE_NAME: cookie}
+    with (
+        gunicorn(tmp_path / "gunicorn.log", GUNICORN_WORKERS="1", **ENV) as server,
+        httpx.Client(base_url=server.url, cookies=jar) as http,
+    ):
         http.get("/").raise_for_status()
         response = http.post(
             "/sessions/bulk-archive/",
@@ -240,10 +204,10 @@ def test_a_gunicorn_restart_during_a_bulk_run_loses_nothing(
         run_pk = int(match.group(1))
         with worker(tmp_path, "worker", **ENV):
             wait_for(lambda: outcomes(run_pk)["ok"] >= 20, 60, "the run to be under way")
-            server.send_signal(signal.SIGHUP)  # a deploy: gunicorn replaces its workers
+            server.process.send_signal(signal.SIGHUP)  # a deploy: gunicorn replaces its workers
             wait_for(lambda: BulkRun.objects.get(pk=run_pk).state == "done", 60, "the run to end")
         page = http.get(f"/bulk/{run_pk}/")
         shown = text(page.text)
         assert "Done: 150 archived, 0 failed of 150." in shown, shown[:600]
-    assert server.poll() is None  # reloaded, not stopped
+        assert server.process.poll() is None  # reloaded, not stopped
     assert_complete(run_pk, fake, 150)

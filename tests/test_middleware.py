@@ -113,7 +113,7 @@ def test_an_action_line_from_a_view_carries_the_request_id(
     assert sync.sync_org(acme).state == "ok"
     session = Session.objects.get(session_id=created["session_id"])
     client.force_login(operator)
-    # The archive succeeds, the re-read after it fails: the view logs that, mid-request.
+    # The archive succeeds, the re-read after it fails: the door logs that, mid-request.
     fake.inject("status", status=503, count=None, method="GET")
     try:
         response = client.post(
@@ -126,7 +126,7 @@ def test_an_action_line_from_a_view_carries_the_request_id(
     action = [
         line
         for line in stdout_log.getvalue().splitlines()
-        if " dashboard.views.sessions re-read of " in line
+        if " dashboard.actions re-read of " in line
     ]
     assert len(action) == 1
     assert action[0].endswith("request_id=archive-1")

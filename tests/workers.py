@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -151,3 +154,39 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+@dataclass(frozen=True)
+class Served:
+    url: str
+    process: subprocess.Popen[bytes]
+
+
+@contextmanager
+def gunicorn(log: Path, **env: str) -> Iterator[Served]:
+    """The dashboard under the project's own gunicorn.conf.py, on this test's database."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        bind = f"127.0.0.1:{probe.getsockname()[1]}"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "dashboard.wsgi"],
+            cwd=ROOT,
+            env=process_env(GUNICORN_BIND=bind, **env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://{bind}"
+    try:
+        wait_for(lambda: _answers(f"{url}/healthz"), 60, "gunicorn to serve")
+        yield Served(url, process)
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
