@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Final
 
+from django.core.cache import cache
+
 from dashboard import devin
 from dashboard.devin.conversation import MESSAGES_PAGE_MAX
 
@@ -21,6 +23,8 @@ SHOWN: Final = 50  # messages per window: the newest first, then older ones on d
 MAX_PAGES: Final = 200
 # Cursors carried by an "older" link, at most (a longer conversation stops offering older).
 MAX_STARTS: Final = 200
+# How long where a conversation's pages start is remembered (a hint: see `newest`).
+HINT_SECONDS: Final = 3600
 # A message longer than this (characters) is shown collapsed.
 LONG_MESSAGE: Final = 2_000
 
@@ -40,11 +44,36 @@ class Window:
         return self.messages[0].event_id if self.messages else ""
 
 
+def _hint_key(client: devin.DevinClient, session_id: str) -> str:
+    return f"conversation-starts:{client.org_id}:{session_id}"
+
+
 def newest(client: devin.DevinClient, session_id: str, deadline: float) -> Window:
-    """The newest SHOWN messages: walk the conversation to its end."""
-    starts: list[str] = []
-    pages: list[devin.MessagePage] = []
-    after = ""
+    """The newest SHOWN messages: walk the conversation to its end.
+
+    A conversation only grows, so where its pages started last time still holds: the walk
+    resumes from the last two of those (remembered in the cache, a hint only) instead of
+    from the start. If Devin refuses a remembered cursor, the walk starts over.
+    """
+    key = _hint_key(client, session_id)
+    known: list[str] = cache.get(key) or []
+    if len(known) > 2:
+        try:
+            window = _walk(client, session_id, deadline, known[:-2])
+        except devin.DevinError as exc:
+            if exc.status_code is None or exc.status_code >= 500 or exc.status_code == 429:
+                raise
+            cache.delete(key)  # a 4xx about the cursor: forget it, walk from the start
+        else:
+            return window
+    return _walk(client, session_id, deadline, [])
+
+
+def _walk(client: devin.DevinClient, session_id: str, deadline: float, known: list[str]) -> Window:
+    """Walk from the last of `known` page starts (from the start if none) to the end."""
+    starts: list[str] = list(known[:-1])
+    pages: list[devin.MessagePage | None] = [None] * len(starts)
+    after = known[-1] if known else ""
     skipped = 0
     for _ in range(MAX_PAGES):
         page = client.list_messages(session_id, after or None, MESSAGES_PAGE_MAX, deadline=deadline)
@@ -54,9 +83,18 @@ def newest(client: devin.DevinClient, session_id: str, deadline: float) -> Windo
         if not page.has_next_page or not page.end_cursor or page.end_cursor == after:
             break
         after = page.end_cursor
+    cache.set(_hint_key(client, session_id), starts[:MAX_STARTS], HINT_SECONDS)
     # The last two pages hold the newest SHOWN (a page has MESSAGES_PAGE_MAX >= SHOWN).
-    tail = [(i, m) for i in (len(pages) - 2, len(pages) - 1) if i >= 0 for m in pages[i].items]
-    first = pages[0].items[0] if pages[0].items else None
+    tail = [
+        (i, m)
+        for i in (len(pages) - 2, len(pages) - 1)
+        if i >= 0 and (page := pages[i]) is not None
+        for m in page.items
+    ]
+    if len(tail) < SHOWN and known:
+        return _walk(client, session_id, deadline, [])  # fewer than hoped: read it all
+    first_page = pages[0]
+    first = first_page.items[0] if first_page is not None and first_page.items else None
     return _window(tail[-SHOWN:], starts, skipped, first)
 
 

@@ -9,6 +9,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django.forms.models import model_to_dict
 from django.test import Client
 
@@ -32,6 +33,12 @@ FAULTS: list[tuple[dict[str, Any], str, str]] = [
     ({"kind": "hang", "seconds": 10}, "did not answer in time", "unknown"),
 ]
 FAULT_IDS = [f["kind"] + str(f.get("status", "")) for f, _, _ in FAULTS]
+
+
+@pytest.fixture(autouse=True)
+def no_hints() -> None:
+    """Each test starts without remembered page starts (a cache hint of dashboard.conversation)."""
+    cache.clear()
 
 
 @pytest.fixture
@@ -146,6 +153,37 @@ def test_the_long_conversation_shows_the_newest_50_and_loads_older_on_demand(
         link = re.search(r'hx-get="(/sessions/\d+/messages/\?[^"]+)"', older)
     assert seen == [slug(e) for e in every]  # each message once, in order, oldest first
     assert loads == 39
+
+
+def test_opening_again_resumes_the_walk_near_the_end(
+    client: Client, synced: Any, operator: Any
+) -> None:
+    session = featured(synced, "long")
+    client.force_login(operator)
+    synced.reset_stats()
+    first = client.get(f"/sessions/{session.pk}/").content.decode()
+    walked = [p for m, p in synced.calls if m == "GET" and "/messages" in p]
+    assert len(walked) == 10  # 2,000 messages, 200 a page
+    synced.add_message("org-acme", session.session_id, "One more thing.")
+    synced.reset_stats()
+    again = client.get(f"/sessions/{session.pk}/").content.decode()
+    resumed = [p for m, p in synced.calls if m == "GET" and "/messages" in p]
+    assert len(resumed) == 4  # pages 8-11 of 2,001 messages: from the third-last known start
+    assert event_ids(again)[:-1] == event_ids(first)[1:]
+    assert "One more thing." in again
+
+
+def test_a_refused_remembered_cursor_falls_back_to_a_full_walk(
+    client: Client, synced: Any, operator: Any, acme: Any
+) -> None:
+    session = featured(synced, "long")
+    client.force_login(operator)
+    first = client.get(f"/sessions/{session.pk}/").content.decode()
+    key = f"conversation-starts:{acme.org_id}:{session.session_id}"
+    cache.set(key, ["", "bogus-1", "bogus-2", "bogus-3"])
+    again = client.get(f"/sessions/{session.pk}/").content.decode()
+    assert event_ids(again) == event_ids(first)
+    assert "could not be read" not in again
 
 
 def test_a_hostile_conversation_renders_inert(client: Client, synced: Any, operator: Any) -> None:
