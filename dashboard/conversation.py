@@ -88,8 +88,8 @@ def _walk(client: devin.DevinClient, session_id: str, deadline: float, known: li
     tail = [
         (i, m)
         for i in (len(pages) - 2, len(pages) - 1)
-        if i >= 0 and (page := pages[i]) is not None
-        for m in page.items
+        if i >= 0 and (held := pages[i]) is not None
+        for m in held.items
     ]
     if len(tail) < SHOWN and known:
         return _walk(client, session_id, deadline, [])  # fewer than hoped: read it all

@@ -124,7 +124,12 @@ def test_a_hostile_conversation_runs_nothing(
     sync.sync_org(acme)
     session = Session.objects.get(session_id=fake.featured["org-acme"]["hostile"])
     dialogs: list[str] = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def refuse(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", refuse)
     login_as(page, operator)
     page.goto(f"{live_server.url}/sessions/{session.pk}/")
     expect(page.locator("#messages li.message").first).to_be_visible()
