@@ -253,7 +253,8 @@ def test_the_page_says_what_holds_the_run_and_stops_polling_when_done(
         worker="gone:1:x", lease_until=timezone.now() - timedelta(seconds=1)
     )
     page = client.get(f"/bulk/{run_pk}/", headers={"HX-Request": "true"}).content.decode()
-    assert "Stopped; resuming on another worker:" in page and 'hx-trigger="every 1s"' in page
+    assert "Stopped; resuming:" in page and 'hx-trigger="every 1s"' in page
+    assert "nothing already archived is sent again" in page
     assert "Archiving:" not in page
     BulkRun.objects.filter(pk=run_pk).update(lease_until=timezone.now() + timedelta(minutes=1))
     page = client.get(f"/bulk/{run_pk}/").content.decode()
