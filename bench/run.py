@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     import django
 
     django.setup()
-    from bench import background, figures, rules
+    from bench import background, figures, rules, session_page
     from bench.harness import FULL, QUICK, RESULTS, Harness
 
     plan = QUICK if args.quick else FULL
@@ -130,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         rules.rule_matches(h)
         figures.resync(h)
         figures.archive_overhead(h)
+        session_page.session_page_render(h)
         background.bulk_archive_on_workers(h)
         figures.first_load(h)
         background.sync_now_latency(h)

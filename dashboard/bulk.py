@@ -1,7 +1,8 @@
-"""Bulk archive: a run's items go through the one door (`dashboard.actions`) on the workers.
+"""Bulk archive and terminate: a run's items go through the one door (`dashboard.actions`) on
+the workers.
 
-A request fixes the target list (`start_bulk_archive`) and enqueues `bulk_task`. The task claims
-the run (a lease, `dashboard.leases`), settles what a dead worker left half done, then archives
+A request fixes the target list (`start_bulk`) and enqueues `bulk_task`. The task claims
+the run (a lease, `dashboard.leases`), settles what a dead worker left half done, then acts on
 pending items with up to BULK_CONCURRENCY threads: each claims its next item with a conditional
 UPDATE (pending → working), so no item is ever sent twice by two workers, and all share one
 rate-limit pause. After a bounded slice it hands the run back and enqueues itself again, so a
@@ -67,8 +68,11 @@ class RateGate:
         return False
 
 
-def start_bulk_archive(
-    request: AuthenticatedHttpRequest, targets: QuerySet[Session], description: str
+def start_bulk(
+    request: AuthenticatedHttpRequest,
+    targets: QuerySet[Session],
+    description: str,
+    action: str = "archive",
 ) -> BulkRun | None:
     """Fix the target list now and queue the run for the workers. None if nothing matched."""
     sessions = list(targets.order_by("-updated_at").only("pk", "title", "session_id")[:MAX_TARGETS])
@@ -76,7 +80,10 @@ def start_bulk_archive(
         return None
     with transaction.atomic():
         run = BulkRun.objects.create(
-            actor=request.user, description=description[:300], ip=audit.client_ip(request)
+            actor=request.user,
+            action=action,
+            description=description[:300],
+            ip=audit.client_ip(request),
         )
         BulkItem.objects.bulk_create(
             (
@@ -86,7 +93,7 @@ def start_bulk_archive(
             batch_size=1000,
         )
         audit.record(
-            "bulk_archive",
+            f"bulk_{action}",
             request=request,
             detail=f"started: {len(sessions)} sessions; {description}",
         )
@@ -117,7 +124,7 @@ def bulk_task(run_pk: int) -> None:
 
 
 class _Slice:
-    """One task's turn on a run: settle leftovers, then archive until done, stopped or timed out."""
+    """One task's turn on a run: settle leftovers, then act until done, stopped or timed out."""
 
     def __init__(self, run: BulkRun, stopped: Callable[[], bool]) -> None:
         self.run = run
@@ -167,7 +174,7 @@ class _Slice:
         """Sessions whose items are done but whose answers a killed worker never stored (they
         wait in batches): re-read and store them, so the sessions page shows them as they are."""
         done = self.run.items.filter(outcome=BulkItem.Outcome.OK, session__isnull=False)
-        stale = done.exclude(session__is_archived=actions.ARCHIVED_AFTER[self.run.action])
+        stale = done.exclude(actions.applied_filter(self.run.action))
         by_org: dict[int, tuple[Organization, list[str]]] = {}
         for item in stale.select_related("session__org")[:MAX_TARGETS]:
             if item.session is not None:
@@ -183,11 +190,11 @@ class _Slice:
                 item = self.queue.next()
                 if item is None:
                     return
-                self._archive(item)
+                self._act(item)
         finally:
             connection.close()
 
-    def _archive(self, item: BulkItem) -> None:
+    def _act(self, item: BulkItem) -> None:
         session = item.session
         if session is None:
             BulkItem.objects.filter(pk=item.pk, outcome=PENDING).update(
@@ -298,10 +305,10 @@ def _finish(run: BulkRun) -> bool:
                 rules.run_finished(run, ok, total)
                 return True
             audit.record(
-                "bulk_archive_finished",
+                f"bulk_{run.action}_finished",
                 actor=run.actor,
                 outcome=AuditEvent.Outcome.OK if ok == total else AuditEvent.Outcome.FAILED,
-                detail=f"bulk #{run.pk}: {ok} archived, {total - ok} not, of {total}",
+                detail=f"bulk #{run.pk}: {ok} {run.action}d, {total - ok} not, of {total}",
                 ip=run.ip,
             )
     return True

@@ -3,16 +3,33 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import path
 
-from dashboard.views import account, audit, auth, bulk, insight, orgs, rules, sessions, team
+from dashboard.views import (
+    account,
+    audit,
+    auth,
+    bulk,
+    insight,
+    orgs,
+    rules,
+    session_page,
+    sessions,
+    team,
+)
 
 urlpatterns = [
     path("", sessions.sessions, name="sessions"),
     path("sessions/<int:pk>/archive/", sessions.session_archive, name="session_archive"),
     path("sessions/<int:pk>/unarchive/", sessions.session_unarchive, name="session_unarchive"),
+    path("sessions/<int:pk>/", session_page.session_page, name="session_page"),
+    path("sessions/<int:pk>/messages/", session_page.session_messages, name="session_messages"),
+    path("sessions/<int:pk>/messages/send/", session_page.session_send, name="session_send"),
+    path("sessions/<int:pk>/tags/", session_page.session_tags, name="session_tags"),
+    path("sessions/<int:pk>/terminate/", sessions.session_terminate, name="session_terminate"),
     path("sessions/<int:pk>/row/", sessions.session_row, name="session_row"),
     path("sessions/track/", sessions.session_track, name="session_track"),
     path("sessions/live/", sessions.sessions_live, name="sessions_live"),
     path("sessions/bulk-archive/", bulk.bulk_archive, name="bulk_archive"),
+    path("sessions/bulk-terminate/", bulk.bulk_terminate, name="bulk_terminate"),
     path("bulk/<int:pk>/", bulk.bulk_run, name="bulk_run"),
     path("insight/", insight.insight_index, name="insight_index"),
     path("insight/<int:pk>/", insight.insight, name="insight"),

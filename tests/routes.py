@@ -156,6 +156,16 @@ ROUTES: dict[str, Route] = {
     "session_row": Route(kwargs=_session, get=members_of_acme()),
     "session_archive": Route(kwargs=_session, post=operators_of_acme(302)),
     "session_unarchive": Route(kwargs=_session, post=operators_of_acme(302)),
+    "session_terminate": Route(kwargs=_session, post=operators_of_acme(302)),
+    # The session's own page reads Devin (the conversation) as the viewer's own action.
+    "session_page": Route(kwargs=_session, get=members_of_acme()),
+    "session_messages": Route(kwargs=_session, get=members_of_acme()),
+    "session_send": Route(
+        kwargs=_session, post=operators_of_acme(302), data=lambda w: {"text": "hello"}
+    ),
+    "session_tags": Route(
+        kwargs=_session, post=operators_of_acme(302), data=lambda w: {"tags": "ops"}
+    ),
     "sessions_live": Route(get=members(), query="?ids=1&since=0"),
     # A viewer's forged POST is a 403. The outsider operates globex only: acme's session is not
     # theirs to track or archive, so they are sent back with a message and nothing happens.
@@ -165,6 +175,10 @@ ROUTES: dict[str, Route] = {
     ),
     # Bulk archive (same rule as tracking) and its runs.
     "bulk_archive": Route(
+        post=expect(viewer=403, operator=302, outsider=302, admin=302),
+        data=lambda w: {"ids": [w.session.pk]},
+    ),
+    "bulk_terminate": Route(
         post=expect(viewer=403, operator=302, outsider=302, admin=302),
         data=lambda w: {"ids": [w.session.pk]},
     ),

@@ -57,7 +57,11 @@ ACTIONS = [
     "track",
     "archive",
     "unarchive",
+    "terminate",
+    "message_sent",
+    "tags_changed",
     "bulk_archive",
+    "bulk_terminate",
 ]
 OUTCOME_BADGES = {"ok": "ok", "failed": "bad", "denied": "warn"}
 CSV_COLUMNS = ["time", "actor", "action", "outcome", "organization", "session", "detail", "address"]

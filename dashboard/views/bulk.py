@@ -1,4 +1,5 @@
-"""Bulk archive (sessions/bulk-archive/) and the progress page of a run (bulk/<pk>/)."""
+"""Bulk archive and terminate (sessions/bulk-archive/, sessions/bulk-terminate/) and the progress
+page of a run (bulk/<pk>/)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from dashboard import filters
+from dashboard import actions, filters
 from dashboard.access import require_operator, visible_orgs
-from dashboard.bulk import start_bulk_archive
+from dashboard.bulk import start_bulk
 from dashboard.fields import PkListField
 from dashboard.http import AuthenticatedHttpRequest, back_url
 from dashboard.models import BulkItem, BulkRun, Session
@@ -22,14 +23,26 @@ SHOWN = 500
 
 @require_POST
 def bulk_archive(request: AuthenticatedHttpRequest) -> HttpResponse:
+    return _bulk(request, "archive")
+
+
+@require_POST
+def bulk_terminate(request: AuthenticatedHttpRequest) -> HttpResponse:
+    return _bulk(request, "terminate")
+
+
+def _bulk(request: AuthenticatedHttpRequest, action: str) -> HttpResponse:
     targets = Session.objects.filter(org_id__in=require_operator(request), is_archived=False)
+    if action == "terminate":
+        # A session that has ended already has nothing to stop.
+        targets = targets.exclude(status=actions.TERMINATED_STATUS)
     if request.POST.get("scope") == "filter":
         # The filter travels in the form. Rows outside the user's operator orgs are already
         # left out, so any org may be named; a value that does not read stops the archive
         # rather than widen it.
         f = filters.SessionFilters(request.POST, org_pks=None)
         if f.notes:
-            messages.error(request, "That filter could not be read, so nothing was archived.")
+            messages.error(request, f"That filter could not be read, so nothing was {action}d.")
             return redirect(back_url(request))
         if f.cleaned_data["archived"] == "archived":
             messages.info(request, "Those sessions are already archived.")
@@ -40,9 +53,9 @@ def bulk_archive(request: AuthenticatedHttpRequest) -> HttpResponse:
         ids = PkListField().clean(request.POST.getlist("ids"))
         targets = targets.filter(pk__in=ids)
         description = f"{len(ids)} selected sessions"
-    run = start_bulk_archive(request, targets, description)
+    run = start_bulk(request, targets, description, action)
     if run is None:
-        messages.info(request, "No active sessions that you can archive were selected.")
+        messages.info(request, f"No active sessions that you can {action} were selected.")
         return redirect(back_url(request))
     return redirect("bulk_run", pk=run.pk)
 
