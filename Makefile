@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run demo test lint serve bench screenshots sync clean
+.PHONY: system-deps run demo test lint serve bench screenshots sync clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,7 +60,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 
-test: lint
+# Chromium and nginx for the browser and proxy tests: installed when missing (as root).
+system-deps:
+	bash .ci/system-deps
+
+test: system-deps lint
 	$(BIN)/pytest
 
 # The README's pictures: the browser suite's screenshot test, then its PNGs into docs/img/.

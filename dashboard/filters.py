@@ -151,13 +151,14 @@ class SessionFilters(FilterForm):
         max_value=MAX_PK,
         error_messages=dict.fromkeys(("invalid", "min_value", "max_value"), UNKNOWN_ORG),
     )
-    status = TextListField(limit=40, most=20)
-    detail = TextField(60)
-    category = TextField(60)
+    # As long as the stored values may be (sync.INDEXED_LIMITS), so a menu choice still matches.
+    status = TextListField(limit=100, most=20)
+    detail = TextField(200)
+    category = TextField(100)
     archived = FallbackChoiceField(ARCHIVED.items(), "active")
     pr = FallbackChoiceField(PR_FILTERS.items(), "any")
     tag = TextField(100, strip=True)
-    origin = TextField(40)
+    origin = TextField(200)
     q = TextField(200, strip=True)
     sort = FallbackChoiceField(SORT_LABELS.items(), "updated")
     lookups: ClassVar[dict[str, str]] = {

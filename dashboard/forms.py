@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
@@ -75,6 +76,36 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+# Link-local addresses, where clouds serve instance metadata (credentials included), and the
+# metadata service's names: never a Devin API, whatever the scheme.
+LINK_LOCAL = (
+    ipaddress.ip_network("169.254.0.0/16"),
+    ipaddress.ip_network("fe80::/10"),
+    ipaddress.ip_network("fd00:ec2::254/128"),
+)
+METADATA_HOSTS = ("metadata.google.internal", "metadata.goog", "instance-data.ec2.internal")
+
+
+def is_link_local_host(host: str) -> bool:
+    """Whether `host` is a link-local or cloud-metadata address, in any spelling an OS accepts
+    ("169.254.169.254", "2852039166", "0xa9fea9fe", "::ffff:169.254.169.254", "fe80::1%eth0")."""
+    name = host.lower().rstrip(".")
+    if name in METADATA_HOSTS:
+        return True
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address
+    try:
+        address = ipaddress.ip_address(name.split("%", 1)[0])
+    except ValueError:
+        try:
+            # The legacy forms (decimal, hex, octal, short) that inet_aton and so httpx accept.
+            address = ipaddress.IPv4Address(socket.inet_aton(name))
+        except (OSError, ValueError):
+            return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in LINK_LOCAL)
+
+
 def normalize_base_url(value: str) -> str:
     """The base URL in one canonical form (lower-case scheme and host, no trailing slash).
 
@@ -108,6 +139,12 @@ def normalize_base_url(value: str) -> str:
         raise ValidationError(
             "The API base URL must not have a query (?…) or a fragment (#…).",
             code="base_url_query",
+        )
+    if is_link_local_host(host):
+        raise ValidationError(
+            "This is a link-local or cloud metadata address, never a Devin API. "
+            "Use https://api.devin.ai or your deployment's API host.",
+            code="base_url_link_local",
         )
     if scheme == "http" and not is_loopback_host(host):
         raise ValidationError(

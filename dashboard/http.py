@@ -24,7 +24,8 @@ class AuthenticatedHttpRequest(HtmxHttpRequest):
 def back_url(request: HttpRequest) -> str:
     """Where a non-htmx POST returns to: the page it came from, if it is ours."""
     target = request.POST.get("next") or request.headers.get("referer", "")
-    if target and url_has_allowed_host_and_scheme(
+    # Without a "/", redirect() would take the target for a URL pattern name.
+    if "/" in target and url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return target

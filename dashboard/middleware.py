@@ -1,8 +1,12 @@
-"""A request id for every request: taken from the proxy or made here, echoed back, and logged.
+"""A request id for every request, and no NUL character in any input.
 
-The id lives in a contextvar until the response is closed, and `RequestIdFilter` (configured on
-the stdout handler in settings.LOGGING) copies it onto every log record made meanwhile, so one
-grep for the id finds the request line and every action line it caused.
+The id is taken from the proxy or made here, echoed back, and logged. It lives in a contextvar
+until the response is closed, and `RequestIdFilter` (configured on the stdout handler in
+settings.LOGGING) copies it onto every log record made meanwhile, so one grep for the id finds
+the request line and every action line it caused.
+
+`RejectNulMiddleware` answers 400 to a request with a NUL character in a query or form value:
+PostgreSQL refuses NUL in text, so such a value would fail whichever query it reached.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from collections.abc import Callable
 from contextvars import ContextVar
 
 from django.core.signals import request_finished
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponseBase, QueryDict
+from django.shortcuts import render
 from django.utils.encoding import escape_uri_path
 
 HEADER = "X-Request-ID"
@@ -89,3 +94,24 @@ class RequestIdFilter(logging.Filter):
         if getattr(record, "request_id", None) is None:
             record.request_id = request_id.get()
         return True
+
+
+def _has_nul(params: QueryDict) -> bool:
+    return any("\x00" in key or any("\x00" in v for v in values) for key, values in params.lists())
+
+
+class RejectNulMiddleware:
+    """Answers 400, with a page that says why, to a NUL character in a query or form value.
+
+    After every middleware that adds a header, so the answer still gets every security header on
+    its way out; before the ones that read a form (the sign-in lockout of django-axes).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        if _has_nul(request.GET) or (request.method == "POST" and _has_nul(request.POST)):
+            reason = "The request holds a NUL character (%00), which no field here accepts."
+            return render(request, "400.html", {"reason": reason}, status=400)
+        return self.get_response(request)

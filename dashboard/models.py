@@ -1,14 +1,18 @@
 from __future__ import annotations
 
 from datetime import UTC
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
 from dashboard import crypto, vocabulary
+
+if TYPE_CHECKING:
+    from dashboard.devin import DevinClient
 
 DEFAULT_BASE_URL = "https://api.devin.ai"
 
@@ -65,17 +69,17 @@ class Organization(models.Model):
     def token_hint(self) -> str:
         return f"cog_…{self.token_last4}" if self.token_last4 else "not set"
 
-    def set_token(self, token: str, by: Any = None) -> None:
+    def set_token(self, token: str, by: User | AnonymousUser | None = None) -> None:
         self.token_ciphertext = crypto.encrypt(token)
         self.token_last4 = token[-4:]
-        self.token_set_by = by if by is not None and by.pk else None
+        self.token_set_by = by if isinstance(by, User) and by.pk else None
         self.token_set_at = timezone.now()
         self.health = self.Health.UNKNOWN
         self.health_detail = ""
         self.health_checked_at = None
         self.can_manage = None
 
-    def client(self) -> Any:
+    def client(self) -> DevinClient:
         """A Devin API client for this org. Raises CredentialDecryptError if the key is wrong."""
         from dashboard.devin import DevinClient
 
@@ -112,24 +116,27 @@ class Session(models.Model):
     LIVE_STATUSES = vocabulary.LIVE_STATUSES
 
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="sessions")
-    session_id = models.CharField(max_length=100)  # canonical "devin-<id>"
+    # Text, not bounded columns: the spec bounds none of these, and PostgreSQL refuses a value
+    # longer than its column. The indexed ones (session_id, status, category, pr_states) are cut
+    # on the way in (dashboard.sync) to keep index rows small; `raw` keeps every value whole.
+    session_id = models.TextField()  # canonical "devin-<id>"
     title = models.TextField(blank=True)
     url = models.TextField(blank=True)
-    status = models.CharField(max_length=40)
-    status_detail = models.CharField(max_length=60, blank=True)
-    category = models.CharField(max_length=60, blank=True)
-    subcategory = models.CharField(max_length=200, blank=True)
-    origin = models.CharField(max_length=40, blank=True)
+    status = models.TextField()
+    status_detail = models.TextField(blank=True)
+    category = models.TextField(blank=True)
+    subcategory = models.TextField(blank=True)
+    origin = models.TextField(blank=True)
     tags = models.JSONField(default=list)
     # "|tag1|tag2|": lets an indexed-free LIKE filter a tag on SQLite and PostgreSQL alike.
     tags_text = models.TextField(blank=True, default="")
     pull_requests = models.JSONField(default=list)
     # "|open|merged|", or "" when the session has no PR: filters by PR state without JSON lookups.
-    pr_states = models.CharField(max_length=200, blank=True, default="")
+    pr_states = models.TextField(blank=True, default="")
     acus_consumed = models.FloatField(default=0)
     is_archived = models.BooleanField(default=False)
-    parent_session_id = models.CharField(max_length=100, blank=True)
-    user_id = models.CharField(max_length=100, blank=True)
+    parent_session_id = models.TextField(blank=True)
+    user_id = models.TextField(blank=True)
     created_at = models.DateTimeField()
     # created_at's UTC date, stored: the insight page groups by day, and a date function per row
     # (SQLite's is a Python callback) was half of its time at 100k sessions.
@@ -202,6 +209,12 @@ class SyncRun(models.Model):
     seen = models.PositiveIntegerField(default=0)
     created = models.PositiveIntegerField(default=0)
     updated = models.PositiveIntegerField(default=0)
+    # Items of the list that could not be read and were left out, and which ("ref: reason; ...").
+    skipped = models.PositiveIntegerField(default=0)
+    skipped_detail = models.TextField(blank=True)
+    # The newest updated_at among the sessions this run and the runs before it saw, by Devin's
+    # clock: the next incremental sync starts there, minus the overlap (syncruns.window_start).
+    newest_updated_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     triggered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -260,7 +273,7 @@ class AuditEvent(models.Model):
     org_label = models.CharField(max_length=250, blank=True)
     action = models.CharField(max_length=50, db_index=True)
     outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.OK)
-    session_id = models.CharField(max_length=100, blank=True)
+    session_id = models.TextField(blank=True)  # as long as Session.session_id may be
     detail = models.TextField(blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
 

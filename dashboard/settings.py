@@ -12,6 +12,8 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from dashboard import datadir
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -55,13 +57,25 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 DEBUG = env_bool("DEBUG", False)
 DATA_DIR = Path(os.environ.get("DASHBOARD_DATA_DIR", BASE_DIR / "data")).resolve()
+# What had to be made private in the data dir at start (logged by dashboard.apps), and whether
+# that failed; the data dir is only touched when it is used (SQLite, generated secrets).
+DATA_DIR_TIGHTENED: list[str] = []
+DATA_DIR_PROBLEM = ""
+
+
+def _private_data_dir(*files: Path) -> None:
+    global DATA_DIR_PROBLEM
+    try:
+        DATA_DIR_TIGHTENED.extend(datadir.make_private(DATA_DIR, *files))
+    except OSError as exc:
+        DATA_DIR_PROBLEM = f"{exc.strerror}: {exc.filename}"
 
 
 def _local_secret(filename: str, make: str) -> str:
     """A secret kept in the data dir, created on first use. Only for DEBUG and the demo."""
     path = DATA_DIR / filename
     if not path.exists():
-        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        _private_data_dir()
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(make)
@@ -135,6 +149,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "dashboard.middleware.RejectNulMiddleware",
     "dashboard.accounts.PasswordChangeRequiredMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into our 429 page.
     "axes.middleware.AxesMiddleware",
@@ -167,7 +182,7 @@ if DATABASE_URL:
         "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
     }
 else:
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    _private_data_dir(DATA_DIR / "dashboard.sqlite3")
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",

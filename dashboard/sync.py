@@ -20,7 +20,7 @@ from django.db import transaction
 from django.tasks import task
 from django.utils import timezone
 
-from dashboard import devin, leases, syncruns, wording
+from dashboard import devin, leases, syncruns, timewords, wording
 from dashboard.crypto import CredentialDecryptError
 from dashboard.middleware import request_id as _request_id
 from dashboard.models import Organization, Session, SyncRun
@@ -70,6 +70,48 @@ def session_fields(item: devin.Session) -> dict[str, Any]:
     }
 
 
+# Indexed columns are cut, and marked, at a length no real value nears, so that an index row stays
+# under PostgreSQL's limit (~2.7 kB, at up to 4 bytes a character). `raw` keeps the whole value.
+INDEXED_LIMITS = {"status": 100, "category": 100}
+PR_STATES_LIMIT = 300
+PR_STATE_LIMIT = 40
+
+
+def cut(text: str, limit: int) -> str:
+    """`text`, or its first `limit` - 1 characters and "…" if it is longer."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def clean_json(value: Any) -> Any:
+    """A JSON value with `devin.clean_text` applied to every string in it, keys included."""
+    if isinstance(value, str):
+        return devin.clean_text(value)
+    if isinstance(value, list):
+        return [clean_json(item) for item in value]
+    if isinstance(value, dict):
+        return {devin.clean_text(key): clean_json(item) for key, item in value.items()}
+    return value
+
+
+def storable(values: dict[str, Any]) -> dict[str, Any]:
+    """Field values with the characters no database takes (NUL) replaced, visibly, in every string
+    and JSON value, and the indexed columns cut to INDEXED_LIMITS."""
+    stored = {name: clean_json(value) for name, value in values.items()}
+    for name, limit in INDEXED_LIMITS.items():
+        stored[name] = cut(stored[name], limit)
+    if len(stored["pr_states"]) > PR_STATES_LIMIT:
+        # Each state cut, and whole states kept while they fit: those still match "|state|".
+        kept = ""
+        for state in stored["pr_states"].strip("|").split("|"):
+            state = cut(state, PR_STATE_LIMIT)
+            if len(kept) + len(state) + 4 > PR_STATES_LIMIT:
+                kept += "|…"
+                break
+            kept += "|" + state
+        stored["pr_states"] = kept + "|"
+    return stored
+
+
 def store_sessions(
     org: Organization,
     items: Iterable[devin.Session],
@@ -116,7 +158,7 @@ def _store_batch(
         new_rows: list[Session] = []
         changed: list[Session] = []
         for session_id, item in latest.items():
-            values = session_fields(item)
+            values = storable(session_fields(item))
             row = existing.get(session_id)
             if row is None:
                 new_rows.append(Session(org=org, session_id=session_id, synced_at=now, **values))
@@ -135,7 +177,10 @@ def _store_batch(
                     stale = name == "status_detail" and values["status"] != row.status
                     if not values[name] and not stale:
                         values[name] = getattr(row, name)
-                values["raw"] = {**row.raw, **{k: v for k, v in item.raw.items() if v is not None}}
+                values["raw"] = {
+                    **row.raw,
+                    **{k: v for k, v in values["raw"].items() if v is not None},
+                }
             if item.updated_at == row.updated_at and all(
                 getattr(row, name) == value for name, value in values.items() if name != "raw"
             ):
@@ -189,6 +234,37 @@ STORED_FIELDS = [
 
 class _Stop(Exception):
     """The run must stop between pages: its worker is shutting down, or lost its lease."""
+
+
+def note_page(run: SyncRun, page: devin.SessionPage) -> None:
+    """Record on `run` (in memory and in the database) what a page of its listing skipped, and the
+    newest updated_at it saw. A time that is not `plausible` never moves the window: a session
+    dated 9999 would otherwise stop every later sync from seeing anything."""
+    now = timezone.now()
+    times = [item.updated_at for item in page.items if timewords.plausible(item.updated_at, now)]
+    newest = max(times, default=None)
+    changed: dict[str, Any] = {}
+    if newest is not None and (run.newest_updated_at is None or newest > run.newest_updated_at):
+        changed["newest_updated_at"] = newest
+    if page.skipped:
+        listed = "; ".join(f"{item.ref}: {item.reason}" for item in page.skipped)
+        changed["skipped"] = run.skipped + len(page.skipped)
+        changed["skipped_detail"] = cut(
+            f"{run.skipped_detail}; {listed}" if run.skipped_detail else listed, SKIPPED_DETAIL
+        )
+        log.warning(
+            "sync of %s skipped %d unreadable sessions: %s",
+            run.org.org_id,
+            len(page.skipped),
+            listed[:2000],
+        )
+    if changed:
+        for name, value in changed.items():
+            setattr(run, name, value)
+        SyncRun.objects.filter(pk=run.pk).update(**changed)
+
+
+SKIPPED_DETAIL = 2000
 
 
 def request_sync(
@@ -248,7 +324,10 @@ def sync_org(org: Organization, *, full: bool = False, user: User | None = None)
         if run is not None:
             return _execute(run, worker, on_worker=False)
         is_full, since = syncruns.window(org, full)
-        if syncruns.claim(org.sync_runs.all(), worker, full=is_full, since=since):
+        carried = None if is_full else syncruns.newest_seen(org)
+        if syncruns.claim(
+            org.sync_runs.all(), worker, full=is_full, since=since, newest_updated_at=carried
+        ):
             taken = org.sync_runs.select_related("org", "triggered_by")
             run = taken.get(worker=worker, state=SyncRun.State.RUNNING)
             return _execute(run, worker, on_worker=False)
@@ -302,6 +381,7 @@ def _walk(run: SyncRun, worker: str, hold: leases.Hold[SyncRun]) -> None:
     for archived in (False, True):
         query = devin.SessionQuery(updated_after=updated_after, is_archived=archived)
         for page in client.list_sessions(query):
+            note_page(run, page)
             stored = store_sessions(org, page.items, newer_than=run.started_at)
             run.pages += 1
             run.seen += len(page.items)

@@ -42,12 +42,29 @@ def active_run(org: Organization) -> SyncRun | None:
     return org.sync_runs.filter(state__in=SyncRun.ACTIVE).first()
 
 
+def newest_seen(org: Organization) -> datetime | None:
+    """The newest updated_at the org's last successful run (and those before it) saw, by Devin's
+    clock; None before a success that saw a session."""
+    previous = last_success(org)
+    return previous.newest_updated_at if previous is not None else None
+
+
+def window_start(org: Organization) -> datetime | None:
+    """Where an incremental sync of the org starts (its updated_after); None means a full sync.
+
+    Devin's own clock, from `newest_seen`, minus DASHBOARD_SYNC_OVERLAP: not the dashboard's
+    clock, which may be behind Devin's by more than the overlap.
+    """
+    newest = newest_seen(org)
+    if newest is None:
+        return None
+    return newest - timedelta(seconds=settings.SYNC_OVERLAP_SECONDS)
+
+
 def window(org: Organization, full: bool) -> tuple[bool, datetime | None]:
-    """(full, since): incremental from the last success minus an overlap, unless full."""
-    previous = None if full else last_success(org)
-    if previous is None:
-        return True, None
-    return False, previous.started_at - timedelta(seconds=settings.SYNC_OVERLAP_SECONDS)
+    """(full, since): incremental from `window_start`, unless full or there is none."""
+    since = None if full else window_start(org)
+    return since is None, since
 
 
 def open_run(
@@ -62,6 +79,8 @@ def open_run(
                 state=SyncRun.State.RUNNING if worker else SyncRun.State.QUEUED,
                 full=is_full,
                 since=since,
+                # Carried forward, so a run that sees nothing new keeps the window where it was.
+                newest_updated_at=None if is_full else newest_seen(org),
                 triggered_by=user if user is not None and user.pk else None,
                 worker=worker,
                 lease_until=leases.lease_end() if worker else None,
@@ -79,6 +98,8 @@ def claim(runs: QuerySet[SyncRun], worker: str, **values: object) -> int:
         started_at=timezone.now(),  # the watermark: what this run lists is as of now
         error="",
         **dict.fromkeys(COUNTS, 0),
+        skipped=0,  # counted again from the first page
+        skipped_detail="",
         **values,
     )
 
@@ -121,7 +142,9 @@ def record_end(run: SyncRun) -> None:
         else AuditEvent.Outcome.FAILED,
         detail=(
             f"{'full' if run.full else 'incremental'}: {run.pages} pages, {run.seen} seen, "
-            f"{run.created} new, {run.updated} updated" + (f"; {run.error}" if run.error else "")
+            f"{run.created} new, {run.updated} updated"
+            + (f", {run.skipped} could not be read" if run.skipped else "")
+            + (f"; {run.error}" if run.error else "")
         ),
         actor_name="" if run.triggered_by else "sync job",
     )

@@ -8,7 +8,7 @@ threshold and rounding), so a refreshed page reads as the server wrote it.
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
 
@@ -25,6 +25,17 @@ STEPS: tuple[tuple[float, str], ...] = (
     (12, "month"),
     (math.inf, "year"),
 )
+
+
+# Devin sessions did not exist before this, and the API's clock is not a day ahead of ours: a time
+# outside is a data fault. Pages show it as "unknown", and a sync never starts its window from it.
+EARLIEST_PLAUSIBLE = datetime(2000, 1, 1, tzinfo=UTC)
+MOST_AHEAD = timedelta(days=1)
+
+
+def plausible(when: datetime, now: datetime | None = None) -> bool:
+    """Whether `when` can be a real time of a Devin session (see EARLIEST_PLAUSIBLE)."""
+    return EARLIEST_PLAUSIBLE <= when <= (now or timezone.now()) + MOST_AHEAD
 
 
 def _count(n: int, unit: str) -> str:

@@ -16,12 +16,24 @@ Kinds
                         devin_mode, pr_state) carry values the spec does not know.
     ``hostile``         script tags in titles/tags, ``javascript:``/``data:`` URLs, very long
                         strings: everything a renderer must escape or refuse to link.
+    ``long_strings``    every text field of every session 10 kB long (the spec bounds none),
+                        and a NUL character in each title.
+    ``odd_ids``         session ids of odd but valid shapes: spaces, slashes, ``?#%``, non-ASCII,
+                        no ``devin-`` prefix (any non-empty string is an id).
+    ``odd_times``       created_at/updated_at of 0, negative, fractional and millisecond values.
+    ``bad_item``        the middle session of a page (or the one session) fails validation:
+                        its ``created_at`` is a string. The rest of a page is fine.
+    ``other_session``   the answer is about another session than the one asked for (another
+                        id, same org): for the checks of an action's answer.
+    ``other_org``       the same, and the session is another org's.
+    ``unreadable_body`` a 200 whose body is not UTF-8, let alone JSON: an answer that came back
+                        but cannot be read.
     ``drop``            close the connection without answering.
     ``hang``            answer nothing for ``seconds`` (default and maximum 30, cut short by
                         ``stop()``), then close the connection: a client without a timeout hangs.
 
-The body faults (malformed, missing, unknown, hostile) only change successful responses;
-errors pass through unchanged.
+The body faults (every kind but latency, status, 429, drop and hang) only change successful
+responses; errors pass through unchanged.
 """
 
 from __future__ import annotations
@@ -39,10 +51,18 @@ FAULT_KINDS = (
     "missing_fields",
     "unknown_enum",
     "hostile",
+    "long_strings",
+    "odd_ids",
+    "odd_times",
+    "bad_item",
+    "other_session",
+    "other_org",
+    "unreadable_body",
     "drop",
     "hang",
 )
-BODY_FAULTS = frozenset({"malformed_json", "missing_fields", "unknown_enum", "hostile"})
+# Every kind but these rewrites the body of a successful answer.
+BODY_FAULTS = frozenset(FAULT_KINDS) - {"latency", "status", "429", "drop", "hang"}
 MAX_HANG_SECONDS = 30.0
 
 
@@ -231,11 +251,103 @@ def hostile(payload: object) -> object:
     return payload
 
 
+# The SessionResponse fields that are text (or lists of text), besides the ids.
+_TEXT_FIELDS = (
+    "url",
+    "status",
+    "status_detail",
+    "title",
+    "category",
+    "subcategory",
+    "origin",
+    "user_id",
+    "service_user_id",
+    "playbook_id",
+    "automation_id",
+    "devin_mode",
+)
+LONG_TEXT_LENGTH = 10_000
+
+
+def _long(name: str) -> str:
+    # Not one repeated character: PostgreSQL compresses that to nothing in an index row.
+    words = f"{name} ünïcödé 🚀 "
+    return (words * (LONG_TEXT_LENGTH // len(words) + 1))[:LONG_TEXT_LENGTH]
+
+
+def long_strings(payload: object) -> object:
+    payload = copy.deepcopy(payload)
+    for session in _sessions_in(payload):
+        for name in _TEXT_FIELDS:
+            session[name] = _long(name)
+        session["title"] = "poison\u0000 " + session["title"]
+        session["tags"] = [_long("tag"), "short"]
+        session["pull_requests"] = [
+            {"pr_url": "https://github.com/acme/web/pull/1?" + _long("pr_url"), "pr_state": state}
+            for state in (_long("pr_state"), "open", _long("other_state"), "merged")
+        ]
+        session["structured_output"] = {_long("key"): _long("value")}
+    return payload
+
+
+# Odd but valid: the spec gives session ids no shape.
+ODD_IDS = ("devin-a b", "devin-ä/ß?#%&=+", "no-prefix.2", "devin-" + "x" * 300, "devin-..")
+
+
+def odd_ids(payload: object) -> object:
+    payload = copy.deepcopy(payload)
+    for index, session in enumerate(_sessions_in(payload)):
+        session["session_id"] = f"{ODD_IDS[index % len(ODD_IDS)]}~{index}"
+    return payload
+
+
+# Integers, as the spec types them: epoch, before it, 1940, 2100, and milliseconds.
+ODD_TIMES = (0, -1, -86_400 * 365 * 30, 4_102_444_800, 1_700_000_000_123)
+
+
+def odd_times(payload: object) -> object:
+    payload = copy.deepcopy(payload)
+    for index, session in enumerate(_sessions_in(payload)):
+        session["created_at"] = ODD_TIMES[index % len(ODD_TIMES)]
+        session["updated_at"] = ODD_TIMES[(index + 1) % len(ODD_TIMES)]
+    return payload
+
+
+def bad_item(payload: object) -> object:
+    payload = copy.deepcopy(payload)
+    sessions = _sessions_in(payload)
+    if sessions:
+        sessions[len(sessions) // 2]["created_at"] = "yesterday"
+    return payload
+
+
+OTHER_SESSION_ID = "devin-not-the-one-asked-for"
+OTHER_ORG_ID = "org-someone-else"
+
+
+def other_session(payload: object, *, other_org: bool = False) -> object:
+    payload = copy.deepcopy(payload)
+    for session in _sessions_in(payload):
+        session["session_id"] = OTHER_SESSION_ID
+        if other_org:
+            session["org_id"] = OTHER_ORG_ID
+    return payload
+
+
 BODY_TRANSFORMS = {
     "missing_fields": missing_fields,
     "unknown_enum": unknown_enum,
     "hostile": hostile,
+    "long_strings": long_strings,
+    "odd_ids": odd_ids,
+    "odd_times": odd_times,
+    "bad_item": bad_item,
+    "other_session": other_session,
+    "other_org": lambda payload: other_session(payload, other_org=True),
 }
+
+
+UNREADABLE_BODY = b"\xff\xfe\x00{\x93 not JSON \xc3\x28"
 
 
 def malformed_json(body: bytes) -> bytes:

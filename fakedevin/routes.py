@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from . import session_parts
-from .faults import BODY_FAULTS, malformed_json
+from .faults import BODY_FAULTS, UNREADABLE_BODY, malformed_json
 from .part_faults import break_body
 from .query import BadParams, ParamError, flag, parse_list_query
 from .state import MANAGE, VIEW, FakeState, Principal
@@ -144,6 +144,8 @@ def _api_call(fake: FakeState, request: Request) -> Response | None:
         if fault is not None and fault.kind in BODY_FAULTS and response.status < 300:
             if fault.kind == "malformed_json":
                 response.body = malformed_json(response.body)
+            elif fault.kind == "unreadable_body":
+                response.body = UNREADABLE_BODY
             else:
                 response = json_response(response.status, break_body(fault.kind, response.payload))
         return response

@@ -120,6 +120,17 @@ def outsider(make_user: Any, globex: Any) -> Any:
 
 
 @pytest.fixture
+def world(
+    fake: Any, acme: Any, globex: Any, admin: Any, operator: Any, viewer: Any, outsider: Any
+) -> Any:
+    """Every actor and org of the authorization matrix (tests/routes.py), and a session of acme."""
+    from tests.routes import make_world
+
+    users = {"admin": admin, "operator": operator, "viewer": viewer, "outsider": outsider}
+    return make_world(fake, acme, globex, users)
+
+
+@pytest.fixture
 def login_as(live_server: Any) -> Any:
     """Sign a Playwright page in as a user without typing (the login page has its own test)."""
     from django.conf import settings

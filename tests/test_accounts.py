@@ -274,7 +274,8 @@ def test_a_newer_link_spends_the_older_one(admin_client: Client, viewer: Any) ->
 
 @pytest.mark.parametrize(
     "query",
-    ["", "?u=MQ", "?u=MQ&t=", "?u=%00&t=abc", "?u=" + "A" * 500 + "&t=abc", "?u=MQ&t=a b"],
+    # (A NUL is refused before any view reads it: tests/test_hostile_input.py.)
+    ["", "?u=MQ", "?u=MQ&t=", "?u=" + "A" * 500 + "&t=abc", "?u=MQ&t=a b"],
 )
 def test_a_malformed_link_is_a_clear_400(client: Client, query: str) -> None:
     response = client.get("/account/reset/" + query)

@@ -220,8 +220,7 @@ def cursor(payload: object) -> str:
         ("end=9999-12-31", "too far in the past or the future"),
         ("start=0001-01-01", "too far in the past or the future"),
         ("start=2026-02-30", "is not a date"),
-        ("end=%00", "is not a date"),
-        ("actor=op%00", "Null characters are not allowed."),
+        # A NUL is a 400 before any filter reads it (tests/test_hostile_input.py).
         ("after=" + cursor(["9999-12-31T23:00:00-05:00", 1]), "That page link has expired"),
         ("after=" + cursor(["2026-01-01T00:00:00", 1]), "That page link has expired"),
         ("after=" + cursor(["2026-01-01T00:00:00+00:00", 2**64]), "That page link has expired"),

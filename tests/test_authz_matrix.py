@@ -6,14 +6,12 @@ The table lives in tests/routes.py (with how to add a view). A URL name without 
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from django.test import Client
 from django.urls import reverse
 
 from dashboard.models import Organization
-from tests.routes import ACTORS, ROUTES, World, make_world, url_names
+from tests.routes import ACTORS, ROUTES, World, url_names
 
 pytestmark = pytest.mark.django_db
 
@@ -24,20 +22,6 @@ CASES = [
     if expected is not None
     for actor in ACTORS
 ]
-
-
-@pytest.fixture
-def world(
-    fake: Any,
-    acme: Organization,
-    globex: Organization,
-    admin: Any,
-    operator: Any,
-    viewer: Any,
-    outsider: Any,
-) -> World:
-    users = {"admin": admin, "operator": operator, "viewer": viewer, "outsider": outsider}
-    return make_world(fake, acme, globex, users)
 
 
 def test_every_url_has_an_entry() -> None:

@@ -322,6 +322,32 @@ def deployment_variables() -> dict[str, set[str]]:
     return found
 
 
+def example_environment() -> dict[str, str]:
+    """deploy/dashboard.env.example as set: its settings, not its commented-out secrets."""
+    lines = read("deploy/dashboard.env.example").splitlines()
+    return dict(line.split("=", 1) for line in lines if re.match(r"[A-Z][A-Z0-9_]*=", line))
+
+
+def test_check_deploy_is_clean_with_the_shipped_example_environment(tmp_path: Path) -> None:
+    env = clean_env(**example_environment(), DASHBOARD_DATA_DIR=str(tmp_path))
+    assert env["ALLOWED_HOSTS"] == "dashboard.example.com"  # the file was read
+    # Its secrets are commented out, to be filled in: any good values.
+    env.update(
+        SECRET_KEY="example-" + "s" * 50,
+        DASHBOARD_CREDENTIAL_KEYS="k1:" + Fernet.generate_key().decode(),
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
 def test_every_variable_the_deployment_files_set_is_in_the_readme_table() -> None:
     documented = documented_variables()
     assert {"SECRET_KEY_FILE", "DATABASE_URL", "LOG_LEVEL"} <= documented  # the parser works

@@ -15,7 +15,9 @@ import pytest
 from django.views.debug import ExceptionReporter
 
 import dashboard
+from dashboard import wording
 from dashboard.devin import (
+    BadResponse,
     DevinClient,
     DevinError,
     Kind,
@@ -84,7 +86,7 @@ def test_base_url_trailing_slash_and_path_prefix_are_kept_clean() -> None:
         http=httpx.Client(transport=httpx.MockTransport(api.handler)),
     )
 
-    client.archive_session("https://app.devin.ai/sessions/abc123")
+    client.archive_session("abc123")
 
     assert api.requests[0].method == "POST"
     assert str(api.requests[0].url) == f"https://devin.example.com/proxy{SESSION_PATH}/archive"
@@ -180,7 +182,7 @@ def test_list_page_sends_flat_params_with_repeated_keys() -> None:
         created_after=1_600_000_000,
         created_before=1_600_000_100,
         is_archived=False,
-        session_ids=["abc", "devin-def", "https://app.devin.ai/sessions/ghi"],
+        session_ids=["abc", "devin-def", "devin-ghi"],
         tags=["a", "b c"],
     )
 
@@ -233,7 +235,7 @@ def test_list_page_with_empty_session_ids_asks_nothing() -> None:
         ({"tags": "nightly"}, TypeError),
         ({"session_ids": "devin-abc"}, TypeError),
         ({"updated_after": 1.5}, TypeError),
-        ({"session_ids": ["not an id"]}, ValueError),
+        ({"session_ids": ["devin-"]}, ValueError),
     ],
 )
 def test_list_page_rejects_bad_arguments(kwargs: dict[str, Any], error: type[Exception]) -> None:
@@ -246,7 +248,7 @@ def test_list_page_rejects_bad_arguments(kwargs: dict[str, Any], error: type[Exc
 
 
 def test_one_query_serves_every_page_with_canonical_ids() -> None:
-    query = SessionQuery(session_ids=["abc", "https://app.devin.ai/sessions/def"], tags=["x"])
+    query = SessionQuery(session_ids=["abc", "devin-def"], tags=["x"])
 
     assert query.session_ids == ("devin-abc", "devin-def")
     assert query == SessionQuery(session_ids=("devin-abc", "devin-def"), tags=("x",))
@@ -292,18 +294,41 @@ def test_list_sessions_walks_every_page() -> None:
         assert request.url.params["is_archived"] == "false"
 
 
-def test_list_sessions_stops_on_a_repeated_cursor() -> None:
+def test_list_sessions_fails_clearly_on_a_repeated_cursor() -> None:
     api = FakeApi(
         httpx.Response(200, json=page_json([session_json()], end_cursor="c1", has_next_page=True)),
         httpx.Response(200, json=page_json([session_json()], end_cursor="c2", has_next_page=True)),
         httpx.Response(200, json=page_json([session_json()], end_cursor="c1", has_next_page=True)),
         AssertionError("the client asked past a repeated cursor"),
     )
+    pages = []
 
-    pages = list(api.client().list_sessions())
+    with pytest.raises(BadResponse) as caught:
+        for page in api.client().list_sessions():
+            pages.append(page)
 
-    assert len(pages) == 3
+    assert len(pages) == 3  # what came before the loop is kept
     assert [r.url.params.get("after") for r in api.requests] == [None, "c1", "c2"]
+    error = caught.value
+    assert (error.operation, error.org, error.org_name) == ("list", ORG, "Acme")
+    assert "gave page 3 a cursor it had already given" in error.detail
+    assert wording.describe(error).startswith("The Devin API sent data the dashboard cannot read")
+
+
+def test_list_sessions_stops_at_the_page_cap_with_an_error() -> None:
+    endless = [
+        httpx.Response(
+            200, json=page_json([session_json()], end_cursor=f"c{n}", has_next_page=True)
+        )
+        for n in range(4)
+    ]
+    api = FakeApi(*endless)
+
+    with pytest.raises(BadResponse) as caught:
+        list(api.client().list_sessions(max_pages=3))
+
+    assert len(api.requests) == 3
+    assert "still had more after 3 pages" in caught.value.detail
 
 
 def test_list_sessions_stops_on_a_null_cursor() -> None:
@@ -333,13 +358,55 @@ def test_list_sessions_is_lazy() -> None:
 # --- one session ------------------------------------------------------------------------------
 
 
-def test_get_session_rejects_a_bad_id_before_any_request() -> None:
+@pytest.mark.parametrize("bad", ["", "devin-", "a\x00b", "x" * 501])
+def test_get_session_rejects_what_cannot_be_an_id_before_any_request(bad: str) -> None:
     api = FakeApi(httpx.Response(200, json=session_json()))
 
     with pytest.raises(ValueError):
-        api.client().get_session("../../self")
+        api.client().get_session(bad)
 
     assert api.requests == []
+
+
+@pytest.mark.parametrize(
+    ("session_id", "segment"),
+    [
+        ("../../self", "devin-..%2F..%2Fself"),
+        ("devin-a b?c#d%e", "devin-a%20b%3Fc%23d%25e"),
+        ("devin-déjà", "devin-d%C3%A9j%C3%A0"),
+    ],
+)
+def test_an_odd_session_id_is_one_url_encoded_path_segment(session_id: str, segment: str) -> None:
+    answer = httpx.Response(200, json=session_json(session_id=session_id))
+    api = FakeApi(answer, answer)
+
+    api.client().get_session(session_id)
+    api.client().archive_session(session_id)
+
+    prefix = f"/v3/organizations/{ORG}/sessions/"
+    assert [r.url.raw_path.decode() for r in api.requests] == [
+        prefix + segment,
+        prefix + segment + "/archive",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        ({"session_id": "devin-other"}, "session devin-other of org-test123, not the one asked"),
+        ({"org_id": "org-other"}, "session devin-abc123 of org-other, not the one asked for"),
+    ],
+)
+def test_get_session_refuses_an_answer_about_another_session(
+    answer: dict[str, str], said: str
+) -> None:
+    api = FakeApi(httpx.Response(200, json=session_json(**answer)))
+
+    with pytest.raises(BadResponse) as caught:
+        api.client().get_session("devin-abc123")
+
+    assert said in caught.value.detail
+    assert (caught.value.operation, caught.value.maybe_applied) == ("get", False)
 
 
 # --- configuration and secrecy ----------------------------------------------------------------

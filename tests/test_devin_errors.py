@@ -223,13 +223,14 @@ def test_non_json_body_is_bad_response(response: httpx.Response) -> None:
 
 
 def test_a_page_that_does_not_match_the_contract_says_whose_it_was() -> None:
-    api = FakeApi(httpx.Response(200, json=page_json([session_json(created_at=None)])))
+    body = {**page_json([session_json()]), "has_next_page": "yes"}
+    api = FakeApi(httpx.Response(200, json=body))
 
     with pytest.raises(BadResponse) as caught:
         api.client().list_page()
 
     assert caught.value.kind == Kind.BAD_RESPONSE
-    assert caught.value.detail == "items[0].created_at should be Unix seconds, got null"
+    assert caught.value.detail == "sessions page.has_next_page should be a boolean, got a string"
     assert (caught.value.org, caught.value.operation) == (ORG, "list")
     assert caught.value.maybe_applied is False
 

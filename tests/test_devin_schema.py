@@ -5,6 +5,7 @@ where the dashboard depends on a value; and session ids in every form a person p
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -17,7 +18,8 @@ from dashboard.devin import (
     normalize_session_id,
     parse_session,
 )
-from tests.devin_api import ORG, FakeApi, assert_no_token, session_json
+from dashboard.devin.schema import SkippedItem
+from tests.devin_api import ORG, FakeApi, assert_no_token, page_json, session_json
 
 # --- sessions ---------------------------------------------------------------------------------
 
@@ -57,6 +59,36 @@ def test_session_is_parsed_into_typed_fields() -> None:
 
 def test_session_id_without_prefix_becomes_canonical() -> None:
     assert parse_session(session_json(session_id="abc123")).session_id == "devin-abc123"
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("devin-a b", "devin-a b"),
+        ("devin-ä.ß/ü?#%", "devin-ä.ß/ü?#%"),
+        ("  spaced  ", "devin-  spaced  "),
+        ("devin-" + "x" * 494, "devin-" + "x" * 494),
+        ("../../self", "devin-../../self"),
+    ],
+)
+def test_any_non_empty_string_is_a_session_id_as_the_spec_says(given: str, stored: str) -> None:
+    assert parse_session(session_json(session_id=given)).session_id == stored
+
+
+@pytest.mark.parametrize(
+    ("when", "expected"),
+    [
+        (0, datetime(1970, 1, 1, tzinfo=UTC)),
+        (-86_400, datetime(1969, 12, 31, tzinfo=UTC)),
+        (-62_135_596_800, datetime(1, 1, 1, tzinfo=UTC)),
+        (253_402_300_799, datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)),
+        (1.5, datetime(1970, 1, 1, 0, 0, 1, 500000, tzinfo=UTC)),
+    ],
+)
+def test_odd_timestamps_are_kept_as_given(when: float, expected: datetime) -> None:
+    session = parse_session(session_json(created_at=when, updated_at=when))
+
+    assert session.created_at == session.updated_at == expected
 
 
 def test_unknown_enum_values_are_kept_and_extra_fields_ignored() -> None:
@@ -127,14 +159,18 @@ def test_missing_required_field_names_the_field(field: str) -> None:
     ("field", "value", "expected"),
     [
         ("session_id", 123, "session.session_id should be a string, got a number"),
-        ("session_id", "devin-a b", "session.session_id is not a session id"),
+        ("session_id", "", "session.session_id is empty"),
+        ("session_id", "devin-", "session.session_id is empty"),
+        ("session_id", "x" * 501, "session.session_id is longer than 500 characters"),
+        ("session_id", "devin-a\x00b", "session.session_id holds a character no database"),
         ("url", None, "session.url should be a string, got null"),
         ("tags", "nightly", "session.tags should be a list of strings, got a string"),
         ("tags", ["ok", 5], "session.tags[1] should be a string, got a number"),
         ("created_at", "2024-01-01", "session.created_at should be Unix seconds, got a string"),
         ("created_at", True, "session.created_at should be Unix seconds, got a boolean"),
-        ("updated_at", -5, "session.updated_at is not a plausible time"),
-        ("updated_at", 10**17, "session.updated_at is not a plausible time"),
+        ("updated_at", -(10**12), "session.updated_at is not a time any calendar holds"),
+        ("updated_at", 10**17, "session.updated_at is not a time any calendar holds"),
+        ("updated_at", float("nan"), "session.updated_at should be Unix seconds, got a number"),
         ("acus_consumed", True, "session.acus_consumed should be a number, got a boolean"),
         ("acus_consumed", "2.5", "session.acus_consumed should be a number, got a string"),
         ("pull_requests", {}, "session.pull_requests should be a list, got an object"),
@@ -171,10 +207,6 @@ def test_session_that_is_not_an_object(data: object) -> None:
         ({"items": [], "has_next_page": True, "end_cursor": 5}, "sessions page.end_cursor"),
         ({"items": [], "total": "many"}, "sessions page.total should be an integer"),
         ([], "sessions page should be an object"),
-        (
-            {"items": [session_json(), session_json(created_at=None)]},
-            "items[1].created_at should be Unix seconds, got null",
-        ),
     ],
 )
 def test_bad_envelope_is_bad_response(body: object, expected: str) -> None:
@@ -185,6 +217,49 @@ def test_bad_envelope_is_bad_response(body: object, expected: str) -> None:
 
     assert expected in caught.value.detail
     assert_no_token(caught.value)
+
+
+def test_an_unreadable_item_is_skipped_and_named_and_the_rest_kept() -> None:
+    items: list[Any] = [
+        session_json(session_id="devin-one"),
+        session_json(session_id="devin-two", created_at=None),
+        "not a session",
+        {"session_id": 5},
+        session_json(session_id="devin-five", tags="x"),
+        session_json(session_id="devin-six"),
+    ]
+    body = {**page_json([]), "items": items, "end_cursor": "c1", "has_next_page": True}
+    api = FakeApi(httpx.Response(200, json=body))
+
+    page = api.client().list_page()
+
+    assert [s.session_id for s in page.items] == ["devin-one", "devin-six"]
+    assert page.skipped == [
+        SkippedItem("devin-two", "items[1].created_at should be Unix seconds, got null"),
+        SkippedItem("item 2", "items[2] should be an object, got a string"),
+        SkippedItem("item 3", "items[3].session_id should be a string, got a number"),
+        SkippedItem("devin-five", "items[4].tags should be a list of strings, got a string"),
+    ]
+    assert (page.end_cursor, page.has_next_page) == ("c1", True)
+
+
+def test_a_session_of_another_org_in_a_page_is_skipped() -> None:
+    body = page_json([session_json(session_id="devin-mine"), session_json(org_id="org-other")])
+    api = FakeApi(httpx.Response(200, json=body))
+
+    page = api.client().list_page()
+
+    assert [s.session_id for s in page.items] == ["devin-mine"]
+    assert page.skipped == [SkippedItem("devin-abc123", "belongs to org-other, not this org")]
+
+
+def test_an_unreadable_item_is_named_without_its_control_characters() -> None:
+    api = FakeApi(httpx.Response(200, json=page_json([session_json(session_id="a\x00\nb")])))
+
+    [skipped] = api.client().list_page().skipped
+
+    assert skipped.ref == "a\ufffd b"
+    assert "NUL" in skipped.reason
 
 
 def test_envelope_without_optional_keys_uses_spec_defaults() -> None:
@@ -227,6 +302,9 @@ def test_whoami_missing_required_field_is_bad_response() -> None:
         ("https://app.devin.ai/sessions/devin-abc123/", "devin-abc123"),
         ("https://acme.devinenterprise.com/sessions/abc123?tab=shell#x", "devin-abc123"),
         ("app.devin.ai/sessions/abc_12-3", "devin-abc_12-3"),
+        ("devin-a.b~c<d>", "devin-a.b~c<d>"),
+        ("https://app.devin.ai/sessions/d%C3%A9j%C3%A0", "devin-déjà"),
+        ("a" * 200, "devin-" + "a" * 200),
     ],
 )
 def test_normalize_session_id(value: str, expected: str) -> None:
@@ -243,9 +321,9 @@ def test_normalize_session_id(value: str, expected: str) -> None:
         "abc/../..",
         "https://app.devin.ai/",
         "javascript://x/abc",
-        "abc<script>",
-        "abc%2F",
-        "a" * 200,
+        "abc\x00",
+        "a\tb",
+        "a" * 501,
     ],
 )
 def test_normalize_session_id_rejects_garbage(value: str) -> None:

@@ -752,3 +752,56 @@ def test_cli_serves_and_stops_on_sigterm() -> None:
             watchdog.cancel()
     assert token in output
     assert "stopped." in output
+
+
+def test_long_strings_fault(fake: FakeDevin) -> None:
+    fake.inject("long_strings")
+    with api(fake) as client:
+        [session] = client.get(SESSIONS, params={"first": 1}).json()["items"]
+    for name in ("status", "subcategory", "origin", "url", "user_id", "devin_mode"):
+        assert len(session[name]) >= 10_000, name
+    assert session["title"].startswith("poison\u0000")
+    assert [len(pr["pr_state"]) for pr in session["pull_requests"]] == [10_000, 4, 10_000, 6]
+
+
+def test_odd_ids_and_odd_times_faults(fake: FakeDevin) -> None:
+    fake.inject("odd_ids")
+    fake.inject("odd_times")
+    with api(fake) as client:
+        ids = [s["session_id"] for s in client.get(SESSIONS, params={"first": 5}).json()["items"]]
+        times = client.get(SESSIONS, params={"first": 5}).json()["items"]
+    assert ids[0] == "devin-a b~0" and ids[1] == "devin-ä/ß?#%&=+~1"
+    assert ids[2].startswith("no-prefix")
+    assert [s["created_at"] for s in times] == [
+        0,
+        -1,
+        -946_080_000,
+        4_102_444_800,
+        1_700_000_000_123,
+    ]
+
+
+def test_bad_item_fault_and_unreadable_body_fault(fake: FakeDevin) -> None:
+    fake.inject("bad_item")
+    fake.inject("unreadable_body")
+    with api(fake) as client:
+        items = client.get(SESSIONS, params={"first": 3}).json()["items"]
+        unreadable = client.get(SESSIONS)
+    assert [s["created_at"] == "yesterday" for s in items] == [False, True, False]
+    assert unreadable.status_code == 200
+    with pytest.raises(UnicodeDecodeError):
+        unreadable.content.decode()
+
+
+def test_other_session_and_other_org_faults_answer_about_someone_else(fake: FakeDevin) -> None:
+    session_id = fake.sessions(ORG)[0]["session_id"]
+    fake.inject("other_session", method="POST")
+    fake.inject("other_org", method="POST")
+    with api(fake) as client:
+        one = client.post(f"{SESSIONS}/{session_id}/archive").json()
+        # The action itself was applied, to the session asked for.
+        assert (fake.get(ORG, session_id) or {})["is_archived"] is True
+        two = client.post(f"{SESSIONS}/{session_id}/unarchive").json()
+        assert (fake.get(ORG, session_id) or {})["is_archived"] is False
+    assert (one["session_id"], one["org_id"]) == ("devin-not-the-one-asked-for", ORG)
+    assert (two["session_id"], two["org_id"]) == ("devin-not-the-one-asked-for", "org-someone-else")

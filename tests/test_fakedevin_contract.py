@@ -1,4 +1,5 @@
-"""Every normal response of the fake validates against the published v3 spec.
+"""Every normal response of the fake validates against the published v3 spec, and every request
+sent to it (these tests' own, and DevinClient's) validates too (tests/spec_requests.py).
 
 The schemas come from the operations in ``tests/spec/devin-v3-sessions.openapi.yaml`` (the
 response declared for that path, method and status), not hand-written ones. The spec is
@@ -26,9 +27,10 @@ from jsonschema import Draft202012Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-from dashboard.devin import DevinClient
+from dashboard.devin import DevinClient, SessionQuery
 from fakedevin import FakeDevin
 from fakedevin.seed import STATUS_COMBOS
+from tests.spec_requests import SpecRequests
 
 SPEC_PATH = Path(__file__).parent / "spec" / "devin-v3-sessions.openapi.yaml"
 SPEC: dict[str, Any] = yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))
@@ -100,10 +102,32 @@ def no_faults(fake: FakeDevin) -> Iterator[None]:
     fake.clear_faults()
 
 
+# Every request these tests send is checked against the spec; one that breaks it on purpose says
+# so with @pytest.mark.bad_request and is then expected to be caught.
+SENT = SpecRequests()
+
+
+@pytest.fixture(autouse=True)
+def requests_follow_the_spec(request: pytest.FixtureRequest) -> Iterator[None]:
+    SENT.reset()
+    yield
+    if request.node.get_closest_marker("bad_request") is None:
+        assert SENT.problems == []
+    else:
+        assert SENT.problems, "a request that breaks the spec on purpose was not caught"
+
+
+def api_client(fake: FakeDevin, token: str) -> httpx.Client:
+    return httpx.Client(
+        base_url=fake.url,
+        headers={"Authorization": f"Bearer {token}"},
+        event_hooks={"request": [SENT.hook]},
+    )
+
+
 @pytest.fixture
 def client(fake: FakeDevin) -> Iterator[httpx.Client]:
-    token = fake.tokens[ORG]["manage"]
-    with httpx.Client(base_url=fake.url, headers={"Authorization": f"Bearer {token}"}) as c:
+    with api_client(fake, fake.tokens[ORG]["manage"]) as c:
         yield c
 
 
@@ -126,7 +150,7 @@ def test_the_spec_resolves_and_rejects_garbage() -> None:
 def test_self(fake: FakeDevin) -> None:
     for org, kinds in fake.tokens.items():
         for token in kinds.values():
-            with httpx.Client(base_url=fake.url, headers={"Authorization": f"Bearer {token}"}) as c:
+            with api_client(fake, token) as c:
                 body = assert_valid(c.get("/v3/self"), SELF, 200)
             assert body["org_id"] == org
 
@@ -207,22 +231,19 @@ def test_added_session_defaults_validate(fake: FakeDevin, client: httpx.Client) 
 
 
 def _view_client(fake: FakeDevin) -> httpx.Client:
-    token = fake.tokens[ORG]["view"]
-    return httpx.Client(base_url=fake.url, headers={"Authorization": f"Bearer {token}"})
+    return api_client(fake, fake.tokens[ORG]["view"])
 
 
 def _other_org_client(fake: FakeDevin) -> httpx.Client:
-    token = fake.tokens["org-globex"]["manage"]
-    return httpx.Client(base_url=fake.url, headers={"Authorization": f"Bearer {token}"})
+    return api_client(fake, fake.tokens["org-globex"]["manage"])
 
 
 def _anonymous_client(fake: FakeDevin) -> httpx.Client:
-    return httpx.Client(base_url=fake.url, headers={"Authorization": "Bearer cog_unknown"})
+    return api_client(fake, "cog_unknown")
 
 
 def _manage_client(fake: FakeDevin) -> httpx.Client:
-    token = fake.tokens[ORG]["manage"]
-    return httpx.Client(base_url=fake.url, headers={"Authorization": f"Bearer {token}"})
+    return api_client(fake, fake.tokens[ORG]["manage"])
 
 
 def _some_session(fake: FakeDevin) -> str:
@@ -350,10 +371,16 @@ ERROR_CASES += [
 ]
 
 
+# The error cases whose request itself breaks the spec (a body it lacks is not checked here).
+OFF_SPEC = {"422 messages first=500", "422 first=0", "422 first=500", "422 updated_after"}
+
+
 @pytest.mark.parametrize(
     ("make_client", "method", "spec_path", "url", "status"),
-    [case[1:] for case in ERROR_CASES],
-    ids=[case[0] for case in ERROR_CASES],
+    [
+        pytest.param(*case[1:], id=case[0], marks=[pytest.mark.bad_request] * (case[0] in OFF_SPEC))
+        for case in ERROR_CASES
+    ],
 )
 def test_error_responses_validate(
     fake: FakeDevin,
@@ -417,6 +444,99 @@ def test_missing_fields_fault_really_fails_validation(
 def test_unknown_enum_fault_fails_validation(fake: FakeDevin, client: httpx.Client) -> None:
     fake.inject("unknown_enum")
     assert not is_valid(client.get(sessions_url(_some_session(fake))).json(), ONE, "get", 200)
+
+
+# The odd-data faults send what the spec allows (long strings, odd ids and times); the bad item
+# does not, so a client's per-item tolerance is tested against a real contract violation.
+@pytest.mark.parametrize("kind", ["odd_ids", "odd_times", "other_session", "other_org"])
+def test_odd_but_valid_faults_stay_within_the_spec(
+    fake: FakeDevin, client: httpx.Client, kind: str
+) -> None:
+    fake.inject(kind, count=2)
+    assert_valid(client.get(sessions_url(), params={"first": 10}), LIST, 200)
+    assert_valid(client.get(sessions_url(_some_session(fake))), ONE, 200)
+
+
+def test_bad_item_fault_breaks_only_the_middle_item(fake: FakeDevin, client: httpx.Client) -> None:
+    fake.inject("bad_item")
+    page = client.get(sessions_url(), params={"first": 5}).json()
+    assert not is_valid(page, LIST, "get", 200)
+    valid = [is_valid(item, ONE, "get", 200) for item in page["items"]]
+    assert valid == [True, True, False, True, True]
+
+
+def test_long_strings_break_the_spec_only_in_its_enums(
+    fake: FakeDevin, client: httpx.Client
+) -> None:
+    # 10 kB in every text field: the spec bounds no string, but it lists the enums' values.
+    fake.inject("long_strings")
+    session = client.get(sessions_url(_some_session(fake))).json()
+    assert len(session["subcategory"]) == 10_000 and not is_valid(session, ONE, "get", 200)
+    enums = {"status": "running", "status_detail": "working", "category": "other"}
+    session.update(enums, origin="api", devin_mode="normal")
+    assert is_valid(session, ONE, "get", 200)
+
+
+# --- what DevinClient sends -------------------------------------------------------------------
+
+
+@pytest.fixture
+def own_fake() -> Iterator[FakeDevin]:
+    """A fake of its own, for a test that adds a session the module's fake must not keep."""
+    with FakeDevin(seed=9, sessions_per_org=250, now=NOW) as server:
+        yield server
+
+
+def test_every_request_the_dashboards_client_sends_follows_the_spec(own_fake: FakeDevin) -> None:
+    fake = own_fake
+    added = fake.add_session(ORG, session_id="devin-ä b/c?#%", tags=["x", "y z"])
+    every_filter = SessionQuery(
+        first=3,
+        updated_after=0,
+        updated_before=NOW * 2,
+        created_after=0,
+        created_before=NOW * 2,
+        is_archived=False,
+        session_ids=[added["session_id"], "devin-abc"],
+        tags=["x", "y z"],
+    )
+    with httpx.Client(event_hooks={"request": [SENT.hook]}) as http:
+        token = fake.tokens[ORG]["manage"]
+        devin = DevinClient(base_url=fake.url, org_id=ORG, token=token, http=http)
+        devin.whoami()
+        pages = list(devin.list_sessions(every_filter))
+        walked = list(devin.list_sessions(SessionQuery(first=20, is_archived=True)))
+        devin.get_session(added["session_id"])
+        devin.archive_session(added["session_id"])
+        devin.unarchive_session(added["session_id"])
+
+    assert [s.session_id for page in pages for s in page.items] == [added["session_id"]]
+    assert len(walked) > 1  # the cursor (`after`) was sent too
+    assert {line.split("?")[0] for line in SENT.seen} == {
+        "GET /v3/self",
+        f"GET {sessions_url()}",
+        f"GET {sessions_url('devin-%C3%A4%20b%2Fc%3F%23%25')}",
+        f"POST {sessions_url('devin-%C3%A4%20b%2Fc%3F%23%25', 'archive')}",
+        f"POST {sessions_url('devin-%C3%A4%20b%2Fc%3F%23%25', 'unarchive')}",
+    }
+    # Arrays as repeated keys, as the spec's exploded form style says.
+    assert any("tags=x&tags=y+z" in line for line in SENT.seen)
+
+
+@pytest.mark.bad_request
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"first": "0"},
+        {"is_archived": "perhaps"},
+        {"updated_after": "1.5"},
+        {"tags": "a", "sort": "new"},
+    ],
+)
+def test_the_request_check_catches_what_the_spec_refuses(
+    client: httpx.Client, params: dict[str, str]
+) -> None:
+    client.get(sessions_url(), params=params)
 
 
 # -- a session's messages, tags and attachments ---------------------------------------------

@@ -134,6 +134,16 @@ def test_bad_org_ids_are_field_errors(
         ("https://api.devin.ai/?x=1", "must not have a query"),
         ("https://api.devin.ai:99999", "not a usable URL"),
         ("", "This field is required"),
+        # Link-local and cloud metadata addresses, whatever the scheme and spelling.
+        ("https://169.254.169.254", "link-local or cloud metadata address"),
+        ("http://169.254.169.254/latest", "link-local or cloud metadata address"),
+        ("https://2852039166", "link-local or cloud metadata address"),
+        ("https://0xa9fea9fe", "link-local or cloud metadata address"),
+        ("https://169.254.43518", "link-local or cloud metadata address"),
+        ("https://[::ffff:169.254.169.254]", "link-local or cloud metadata address"),
+        ("https://[fe80::1]:8443", "link-local or cloud metadata address"),
+        ("https://[fd00:ec2::254]", "link-local or cloud metadata address"),
+        ("https://metadata.google.internal.", "link-local or cloud metadata address"),
     ],
 )
 def test_bad_base_urls_are_field_errors(
@@ -500,3 +510,33 @@ def test_django_admin_shows_no_token_and_keeps_audit_events_read_only(
     assert 'name="action"' not in text(change)  # shown, not editable
     assert admin_client.post(f"/admin/dashboard/auditevent/{event.pk}/delete/").status_code == 403
     assert AuditEvent.objects.filter(pk=event.pk).exists()
+
+
+@pytest.mark.parametrize(
+    ("host", "devin"),
+    [
+        ("api.devin.ai", True),
+        ("api.acme.devinenterprise.com:443", True),
+        ("127.0.0.1:8765", False),
+        ("devin.ai.evil.example", False),
+        ("notdevin.ai", False),
+        ("[::1]:80", False),
+    ],
+)
+def test_only_devins_hosts_count_as_devin(host: str, devin: bool) -> None:
+    from dashboard.views.orgs import is_devin_host
+
+    assert is_devin_host(host) is devin
+
+
+def test_connection_to_another_host_shows_a_status_line_not_its_body(
+    admin_client: Client, acme: Organization, fake: Any
+) -> None:
+    # The fake is not a Devin host: what it says must not be read out to the page or the audit.
+    fake.inject("status", status=418, count=None)
+    body = text(admin_client.post(f"/orgs/{acme.pk}/test/", headers=HTMX))
+    assert "answered HTTP 418" in body
+    assert "Injected fault" not in body
+    acme.refresh_from_db()
+    assert "Injected fault" not in acme.health_detail
+    assert "Injected fault" not in AuditEvent.objects.get(action="credential_tested").detail

@@ -46,7 +46,10 @@ def test_a_run_whose_lease_ran_out_fails_with_the_reason_and_the_next_carries_on
     assert dead.error in event.detail
 
     queued = SyncRun.objects.get(state=SyncRun.State.QUEUED)
-    assert queued.since == success.started_at - timedelta(seconds=settings.SYNC_OVERLAP_SECONDS)
+    # From the newest change the last success saw (Devin's clock), minus the overlap.
+    assert success.newest_updated_at is not None
+    overlap = timedelta(seconds=settings.SYNC_OVERLAP_SECONDS)
+    assert queued.since == success.newest_updated_at - overlap
     run_queued_tasks()
     queued.refresh_from_db()
     assert queued.state == SyncRun.State.OK and not queued.full

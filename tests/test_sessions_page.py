@@ -162,9 +162,7 @@ def cursor(payload: object) -> str:
         "org=99999999999999999999999999999",
         "org=-1",
         "org=0",
-        "status=running%00",
-        "q=fix%00",
-        "tag=%00",
+        # A NUL is a 400 before any filter reads it (tests/test_hostile_input.py).
         "after=" + cursor(["updated", "9999-12-31T23:00:00-05:00", 1]),
         "after=" + cursor(["updated", "2026-01-01T00:00:00", 1]),  # naive
         "after=" + cursor(["updated", "2026-01-01T00:00:00+00:00", 2**70]),

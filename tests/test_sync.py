@@ -39,7 +39,11 @@ def test_second_sync_is_incremental_with_overlap(fake: Any, acme: Any, settings:
     second = sync.sync_org(acme)
     assert second.state == SyncRun.State.OK
     assert not second.full
-    assert second.since == first.started_at - timedelta(seconds=settings.SYNC_OVERLAP_SECONDS)
+    # From the newest updated_at the first run saw, by Devin's clock.
+    assert first.newest_updated_at is not None
+    assert second.since == first.newest_updated_at - timedelta(
+        seconds=settings.SYNC_OVERLAP_SECONDS
+    )
     # Only what changed since the watermark comes back, not the whole org again.
     assert 1 <= second.seen < first.seen
     assert Session.objects.get(session_id=target).title == "Renamed in Devin"

@@ -6,7 +6,8 @@ parsed into frozen dataclasses in one place (`schema`); every failure becomes a 
 catch `DevinError` and nothing else.
 
 - `errors`: the DevinError hierarchy and its `Kind`s.
-- `schema`: Session, PullRequest, SessionPage, Identity, their parsing, normalize_session_id.
+- `schema`: Session, PullRequest, SessionPage (with its SkippedItems), Identity, their parsing,
+  session ids (canonical_session_id, normalize_session_id) and clean_text.
 - `conversation`: Message, MessagePage, Attachment, AttachmentList, tags: their parsing.
 - `query`: SessionQuery, the filters of the sessions list.
 - `problems`: problem bodies, Retry-After, clipping untrusted text.
@@ -36,6 +37,9 @@ from dashboard.devin.schema import (
     PullRequest,
     Session,
     SessionPage,
+    SkippedItem,
+    canonical_session_id,
+    clean_text,
     normalize_session_id,
     parse_session,
 )
@@ -61,7 +65,10 @@ __all__ = [
     "Session",
     "SessionPage",
     "SessionQuery",
+    "SkippedItem",
     "Unavailable",
+    "canonical_session_id",
+    "clean_text",
     "normalize_session_id",
     "parse_session",
 ]

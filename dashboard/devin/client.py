@@ -7,6 +7,7 @@ request is sent, retried and its failures classified lives in `transport`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import time
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Final
 
 from django.views.decorators.debug import sensitive_variables
 
-from dashboard.devin.errors import Misconfigured
+from dashboard.devin.errors import DevinError, Kind, Misconfigured, make_error
 from dashboard.devin.problems import clip
 from dashboard.devin.query import SessionQuery
 from dashboard.devin.schema import (
@@ -23,10 +24,12 @@ from dashboard.devin.schema import (
     Identity,
     Session,
     SessionPage,
-    normalize_session_id,
+    SkippedItem,
+    canonical_session_id,
     parse_identity,
     parse_page,
     parse_session,
+    path_segment,
 )
 from dashboard.devin.session_parts import SessionPartCalls
 from dashboard.devin.transport import BearerAuth, Transport, api_host, shared_client
@@ -37,6 +40,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _TOKEN_CHARS: Final = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no spaces: a header value
+# Most pages one listing follows: 200 sessions a page, a million sessions. A server that keeps
+# saying "there is more" beyond that is looping, and the listing stops with an error.
+MAX_PAGES: Final = 5_000
 
 
 class DevinClient(SessionPartCalls):
@@ -44,6 +50,8 @@ class DevinClient(SessionPartCalls):
     messages, tags and attachments come from `SessionPartCalls`.
 
     Cheap to create (one per request is fine): the connection pool is shared by the process.
+    Session ids are taken as the API gives them (`canonical_session_id`); what a person typed
+    goes through `normalize_session_id` first.
     Tests pass `http` (an httpx.Client with a MockTransport), `sleep` and `clock`. Every failure
     is a `DevinError`; a bad base URL, org id or token is `Misconfigured`, raised here.
 
@@ -111,14 +119,15 @@ class DevinClient(SessionPartCalls):
     ) -> SessionPage:
         """Fetch one page of sessions (needs ViewOrgSessions); `after` is a previous `end_cursor`.
 
-        A query whose `session_ids` is empty returns an empty page without a request.
+        A query whose `session_ids` is empty returns an empty page without a request. Items that
+        cannot be read, or that belong to another org, are in the page's `skipped`.
         """
         query = query or SessionQuery()
         if query.asks_nothing:
             return SessionPage(items=[], end_cursor=None, has_next_page=False, total=0)
         # Spec operation handle_get_sessions_v3_organizations__org_id__sessions_get;
         # https://docs.devin.ai/api-reference/v3/sessions/get-organizations-sessions
-        return self._transport.call(
+        page = self._transport.call(
             "GET",
             f"/v3/organizations/{self.org_id}/sessions",
             parse_page,
@@ -126,39 +135,77 @@ class DevinClient(SessionPartCalls):
             params=query.params(after),
             deadline=deadline,
         )
+        # Stored under this org, another org's session would be a row nobody asked for.
+        foreign = [item for item in page.items if item.org_id != self.org_id]
+        if not foreign:
+            return page
+        return dataclasses.replace(
+            page,
+            items=[item for item in page.items if item.org_id == self.org_id],
+            skipped=page.skipped
+            + [
+                SkippedItem(item.session_id, f"belongs to {clip(item.org_id, 80)}, not this org")
+                for item in foreign
+            ],
+        )
 
-    def list_sessions(self, query: SessionQuery | None = None) -> Iterator[SessionPage]:
+    def list_sessions(
+        self, query: SessionQuery | None = None, *, max_pages: int = MAX_PAGES
+    ) -> Iterator[SessionPage]:
         """Yield every page of sessions matching the query, following `end_cursor`.
 
-        Stops when the server says there is no next page, gives no cursor, or repeats a cursor it
-        already gave (a server bug that would otherwise loop forever).
+        Stops when the server says there is no next page or gives no cursor. Raises BadResponse
+        when it repeats a cursor it already gave, or announces more than `max_pages` pages: a
+        server bug that would otherwise loop forever. The pages yielded before are good.
         """
         after: str | None = None
         seen: set[str] = set()
-        while True:
+        for number in range(1, max_pages + 1):
             page = self.list_page(query, after=after)
             yield page
             if not page.has_next_page or page.end_cursor is None:
                 return
             if page.end_cursor in seen:
-                logger.warning(
-                    "Devin API at %s repeated a page cursor for %s; stopped paging",
-                    self._transport.host,
-                    self._transport.who,
+                raise self._list_error(
+                    f"the sessions list gave page {number} a cursor it had already given, so "
+                    "paging stopped there rather than loop"
                 )
-                return
             seen.add(page.end_cursor)
             after = page.end_cursor
+        raise self._list_error(
+            f"the sessions list still had more after {max_pages:,} pages, so paging stopped there"
+        )
+
+    def _list_error(self, detail: str) -> DevinError:
+        error = make_error(Kind.BAD_RESPONSE, detail=detail)
+        transport = self._transport
+        error.org, error.org_name, error.host = transport.org, transport.org_name, transport.host
+        error.operation = "list"
+        logger.warning("Devin API at %s: %s for %s", transport.host, detail, transport.who)
+        return error
 
     def get_session(self, session_id: str, *, deadline: float | None = None) -> Session:
-        """Fetch one session (needs ViewOrgSessions). Raises NotFound if it does not exist."""
-        sid = normalize_session_id(session_id)
+        """Fetch one session (needs ViewOrgSessions). Raises NotFound if it does not exist, and
+        BadResponse if the answer is about another session or org."""
+        sid = canonical_session_id(session_id)
+
+        def parse(body: object) -> Session:
+            # An answer about another session (or org) must never be stored as this one.
+            session = parse_session(body)
+            if session.session_id != sid or session.org_id != self.org_id:
+                raise make_error(
+                    Kind.BAD_RESPONSE,
+                    detail=f"the answer was about session {clip(session.session_id, 80)} of "
+                    f"{clip(session.org_id, 80)}, not the one asked for",
+                )
+            return session
+
         # Spec operation handle_get_session_v3_organizations__org_id__sessions__devin_id__get;
         # https://docs.devin.ai/api-reference/v3/sessions/get-organizations-session
         return self._transport.call(
             "GET",
-            f"/v3/organizations/{self.org_id}/sessions/{sid}",
-            parse_session,
+            f"/v3/organizations/{self.org_id}/sessions/{path_segment(sid)}",
+            parse,
             operation="get",
             session_id=sid,
             deadline=deadline,
@@ -206,10 +253,10 @@ class DevinClient(SessionPartCalls):
 
     def _post_to_session(self, session_id: str, action: str, deadline: float | None) -> Session:
         """POST /v3/organizations/{org_id}/sessions/{devin_id}/{action}; the session it returns."""
-        sid = normalize_session_id(session_id)
+        sid = canonical_session_id(session_id)
         return self._transport.call(
             "POST",
-            f"/v3/organizations/{self.org_id}/sessions/{sid}/{action}",
+            f"/v3/organizations/{self.org_id}/sessions/{path_segment(sid)}/{action}",
             parse_session,
             operation=action,
             session_id=sid,

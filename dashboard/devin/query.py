@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from dashboard.devin.schema import normalize_session_id
+from dashboard.devin.schema import canonical_session_id
 
 PAGE_SIZE_MAX: Final = 200
 _TIMES: Final = ("updated_after", "updated_before", "created_after", "created_before")
@@ -16,7 +16,7 @@ _TIMES: Final = ("updated_after", "updated_before", "created_after", "created_be
 class SessionQuery:
     """Which sessions to list, and how many a page. Times are Unix seconds.
 
-    `session_ids` accepts any form `normalize_session_id` does and keeps the canonical ids. An
+    `session_ids` are ids as the API gives them (see `canonical_session_id`), kept canonical. An
     empty `session_ids` asks for no sessions (`asks_nothing`): sending no filter would return
     every session instead. Raises ValueError or TypeError for a value the API cannot take.
     """
@@ -41,7 +41,7 @@ class SessionQuery:
             raise TypeError("session_ids and tags must be lists of strings, not one string")
         # Frozen, so set through object; tuples also make the query hashable.
         if self.session_ids is not None:
-            ids = tuple(normalize_session_id(value) for value in self.session_ids)
+            ids = tuple(canonical_session_id(value) for value in self.session_ids)
             object.__setattr__(self, "session_ids", ids)
         if self.tags is not None:
             object.__setattr__(self, "tags", tuple(self.tags))

@@ -2,8 +2,10 @@
 
 Tolerant where the API is open (unknown enum values and extra fields are kept), strict where the
 dashboard depends on a value: a missing or mistyped field raises `BadResponse` whose `detail`
-names it ("session.created_at is missing"). The contract is the vendored OpenAPI subset in the
-shared spec folder (`devin-v3-sessions.openapi.yaml`).
+names it ("session.created_at is missing"). In a page of sessions such an item is skipped and
+named (`SessionPage.skipped`) and the rest is kept: one odd session must not stop an org's sync.
+The contract is the vendored OpenAPI subset in the shared spec folder
+(`devin-v3-sessions.openapi.yaml`).
 """
 
 from __future__ import annotations
@@ -11,20 +13,30 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from dashboard.devin.errors import BadResponse, Kind
 from dashboard.devin.problems import clip
 
-# Timestamps outside [1970-01-01T00:00:01, 3000-01-01) are a broken server, not a session.
-_MAX_TIMESTAMP: Final = 32_503_680_000
+# The spec bounds neither: 0 and negative times are odd but stored as given (pages show them as
+# "unknown"). Only what no datetime can hold, outside years 1 to 9999, is refused.
+_MIN_TIMESTAMP: Final = -62_135_596_800
+_MAX_TIMESTAMP: Final = 253_402_300_799
 _MILLISECONDS_ABOVE: Final = 1e12
+# Adding to the epoch, unlike datetime.fromtimestamp, works for times before 1970 on every OS.
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
+# Org ids go into URL paths unencoded, so they keep a strict shape (forms.ORG_ID_RE).
 ID_CHARS: Final = re.compile(r"[A-Za-z0-9_-]+")
-_MAX_ID_LENGTH: Final = 128
+# The spec gives session ids no shape: any non-empty string is one, URL-encoded in paths. The
+# length bound only keeps the unique index usable (PostgreSQL refuses index rows over ~2.7 kB);
+# real ids are ~40 characters.
+MAX_SESSION_ID_LENGTH: Final = 500
 _SESSION_PREFIX: Final = "devin-"
+# Characters no database stores: NUL (PostgreSQL) and lone surrogates (not UTF-8 at all).
+_UNSTORABLE: Final = re.compile("[\x00\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -71,13 +83,26 @@ class Session:
 
 
 @dataclass(frozen=True)
+class SkippedItem:
+    """An item of a page that could not be read: its session id if it had a usable one (else
+    "item <index>"), and why, naming the field ("items[3].created_at is missing")."""
+
+    ref: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class SessionPage:
-    """One page of GET /sessions. Pass `end_cursor` as `after` for the next page."""
+    """One page of GET /sessions. Pass `end_cursor` as `after` for the next page.
+
+    `skipped` lists the items that could not be read; `items` holds the rest.
+    """
 
     items: list[Session]
     end_cursor: str | None
     has_next_page: bool
     total: int | None = None
+    skipped: list[SkippedItem] = field(default_factory=list)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,12 +140,38 @@ class Identity:
         return self.kind
 
 
+def canonical_session_id(value: object) -> str:
+    """The canonical form ("devin-<id>") of a session id as the API gives it.
+
+    Any non-empty string is an id (the spec gives ids no shape); a missing "devin-" prefix is
+    added. Raises ValueError, saying why, for what cannot be an id: not a string, empty, longer
+    than MAX_SESSION_ID_LENGTH, or holding characters no database stores (NUL).
+    """
+    if not isinstance(value, str):
+        raise ValueError("is not a string")
+    if value[: len(_SESSION_PREFIX)].lower() == _SESSION_PREFIX:
+        value = value[len(_SESSION_PREFIX) :]
+    if not value:
+        raise ValueError("is empty")
+    if len(value) > MAX_SESSION_ID_LENGTH:
+        raise ValueError(f"is longer than {MAX_SESSION_ID_LENGTH} characters")
+    if _UNSTORABLE.search(value):
+        raise ValueError("holds a character no database can store (NUL)")
+    return _SESSION_PREFIX + value
+
+
+def path_segment(session_id: str) -> str:
+    """A canonical session id as one URL path segment: "/", "?", "#", "%" and the rest encoded."""
+    return quote(session_id, safe="")
+
+
 def normalize_session_id(value: str) -> str:
-    """Return the canonical session id ("devin-<id>") for an id, a bare id or a session URL.
+    """Return the canonical session id ("devin-<id>") for what a person typed or pasted.
 
     Accepts "devin-abc123", "abc123" and a session URL such as
     "https://app.devin.ai/sessions/abc123" (the segment after /sessions/; query and fragment are
-    ignored). Surrounding whitespace is ignored. Raises ValueError for anything else.
+    ignored). Surrounding whitespace is ignored; whitespace or control characters inside are a
+    typo, not an id. Raises ValueError for anything else.
     """
     problem = f"{clip(repr(value), 80)} is not a Devin session id"
     if not isinstance(value, str):
@@ -133,12 +184,20 @@ def normalize_session_id(value: str) -> str:
         segments = [segment for segment in parts.path.split("/") if segment]
         # Only a session page URL: "../../self" must not become the id "devin-self".
         is_session_url = len(segments) >= 2 and segments[-2] == "sessions"
-        candidate = segments[-1] if is_session_url else ""
-    if candidate[: len(_SESSION_PREFIX)].lower() == _SESSION_PREFIX:
-        candidate = candidate[len(_SESSION_PREFIX) :]
-    if not candidate or len(candidate) > _MAX_ID_LENGTH or not ID_CHARS.fullmatch(candidate):
+        candidate = unquote(segments[-1]) if is_session_url else ""
+    if any(not ch.isprintable() or ch.isspace() for ch in candidate):
         raise ValueError(problem)
-    return _SESSION_PREFIX + candidate
+    try:
+        return canonical_session_id(candidate)
+    except ValueError:
+        pass  # raised below, outside the except block
+    raise ValueError(problem)
+
+
+def clean_text(value: str) -> str:
+    """`value` with the characters no database stores (NUL, lone surrogates) replaced by U+FFFD:
+    visible, and never a crash on PostgreSQL."""
+    return _UNSTORABLE.sub("\ufffd", value) if _UNSTORABLE.search(value) else value
 
 
 def _json_kind(value: object) -> str:
@@ -203,9 +262,9 @@ def _timestamp(data: dict[str, Any], key: str, where: str) -> datetime:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise _bad(f"{where}.{key}", f"should be Unix seconds, got {_json_kind(value)}")
     seconds = value / 1000 if value > _MILLISECONDS_ABOVE else value
-    if not 0 < seconds < _MAX_TIMESTAMP:
-        raise _bad(f"{where}.{key}", f"is not a plausible time ({clip(repr(value), 40)})")
-    return datetime.fromtimestamp(seconds, tz=UTC)
+    if not _MIN_TIMESTAMP <= seconds <= _MAX_TIMESTAMP:
+        raise _bad(f"{where}.{key}", f"is not a time any calendar holds ({clip(repr(value), 40)})")
+    return _EPOCH + timedelta(seconds=seconds)
 
 
 def _number(data: dict[str, Any], key: str, where: str) -> float:
@@ -241,9 +300,9 @@ _SESSION_TEXTS: Final = (
 
 def _parse_session(value: object, where: str) -> Session:
     data = _object(value, where)
-    session_id = _canonical_id(_str(data, "session_id", where))
+    session_id, problem = _canonical_id(_str(data, "session_id", where))
     if session_id is None:
-        raise _bad(f"{where}.session_id", "is not a session id")
+        raise _bad(f"{where}.session_id", problem)
 
     pull_requests = _present(data, "pull_requests", where)
     if not isinstance(pull_requests, list):
@@ -284,13 +343,13 @@ def _parse_session(value: object, where: str) -> Session:
     )
 
 
-def _canonical_id(value: str) -> str | None:
+def _canonical_id(value: str) -> tuple[str | None, str]:
     # Errors are raised by the caller, outside this except block, so no chained exception
     # travels with them.
     try:
-        return normalize_session_id(value)
-    except ValueError:
-        return None
+        return canonical_session_id(value), ""
+    except ValueError as exc:
+        return None, str(exc)
 
 
 def parse_session(data: object) -> Session:
@@ -314,12 +373,28 @@ def parse_page(value: object) -> SessionPage:
     total = data.get("total")
     if total is not None and (isinstance(total, bool) or not isinstance(total, int)):
         raise _bad("sessions page.total", f"should be an integer or null, got {_json_kind(total)}")
+    sessions: list[Session] = []
+    skipped: list[SkippedItem] = []
+    for index, item in enumerate(items):
+        try:
+            sessions.append(_parse_session(item, f"items[{index}]"))
+        except BadResponse as exc:
+            skipped.append(SkippedItem(_item_ref(item, index), exc.detail))
     return SessionPage(
-        items=[_parse_session(item, f"items[{index}]") for index, item in enumerate(items)],
+        items=sessions,
         end_cursor=end_cursor,
         has_next_page=has_next_page,
         total=total,
+        skipped=skipped,
     )
+
+
+def _item_ref(item: object, index: int) -> str:
+    """How to name an unreadable item: its session id when it has a readable one."""
+    raw = item.get("session_id") if isinstance(item, dict) else None
+    if isinstance(raw, str) and raw.strip():
+        return clip(clean_text(raw), 80)
+    return f"item {index}"
 
 
 # Fields each known principal must have (GET /v3/self's anyOf schemas). Unknown kinds are read

@@ -22,7 +22,7 @@ from dashboard.devin.conversation import (
     parse_message_page,
     parse_tags,
 )
-from dashboard.devin.schema import Session, normalize_session_id, parse_session
+from dashboard.devin.schema import Session, canonical_session_id, parse_session, path_segment
 from dashboard.devin.transport import Transport
 
 logger = logging.getLogger(__name__)
@@ -54,8 +54,8 @@ class SessionPartCalls:
 
     def _session_path(self, session_id: str, part: str = "") -> tuple[str, str]:
         """The canonical id, and the path of the session or of one of its parts."""
-        sid = normalize_session_id(session_id)
-        path = f"/v3/organizations/{self.org_id}/sessions/{sid}"
+        sid = canonical_session_id(session_id)
+        path = f"/v3/organizations/{self.org_id}/sessions/{path_segment(sid)}"
         return sid, f"{path}/{part}" if part else path
 
     def list_messages(

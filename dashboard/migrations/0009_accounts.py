@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("auth", "0012_alter_user_first_name_max_length"),
-        ("dashboard", "0006_durable_runs"),
+        ("dashboard", "0007_text_columns"),
     ]
 
     operations = [

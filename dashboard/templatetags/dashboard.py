@@ -58,6 +58,12 @@ def acus(value: float) -> str:
 
 
 @register.filter
+def plausible(value: datetime | None) -> bool:
+    """Whether a time from the API can be real (timewords.plausible); else pages say "unknown"."""
+    return value is not None and timewords.plausible(value)
+
+
+@register.filter
 def ago(value: datetime | None) -> str:
     """ "5 minutes ago": the text a page shows without JavaScript (app.js keeps it current).
 

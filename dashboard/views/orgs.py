@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import copy
+from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.db import IntegrityError, transaction
@@ -65,6 +66,8 @@ def _orgs_with_stats() -> QuerySet[Organization]:
             last_sync_at=Subquery(latest_sync.values("started_at")[:1]),
             last_sync_state=Subquery(latest_sync.values("state")[:1]),
             last_sync_lease=Subquery(latest_sync.values("lease_until")[:1]),
+            last_sync_skipped=Subquery(latest_sync.values("skipped")[:1]),
+            last_sync_skipped_detail=Subquery(latest_sync.values("skipped_detail")[:1]),
         )
         .annotate(last_sync_stalled=ExpressionWrapper(stalled, output_field=BooleanField()))
     )
@@ -77,7 +80,19 @@ def _done(request: AuthenticatedHttpRequest, url: str) -> HttpResponse:
     return redirect(url)
 
 
+# Devin's own API hosts. What any other host answered (a typo, or an internal service someone
+# points the base URL at) is not read out: only a short status line.
+DEVIN_DOMAINS = ("devin.ai", "devinenterprise.com")
+
+
+def is_devin_host(host: str) -> bool:
+    name = (urlsplit(f"//{host}").hostname or "").rstrip(".")
+    return any(name == domain or name.endswith("." + domain) for domain in DEVIN_DOMAINS)
+
+
 def _describe_failure(exc: DevinError, identity: Identity | None) -> tuple[str, str]:
+    if not is_devin_host(exc.host):
+        exc.detail = ""
     elsewhere = ""
     if identity is not None and identity.org_id:
         elsewhere = f" This token belongs to {identity.org_id}."

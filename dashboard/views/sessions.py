@@ -112,6 +112,8 @@ def _latest_runs(orgs: list[Organization]) -> dict[int, SyncRun]:
         "pages",
         "seen",
         "lease_until",
+        "skipped",
+        "skipped_detail",
     )
     for run in runs.only(*shown):
         latest.setdefault(run.org_id, run)

@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
-from dashboard import sync
+from dashboard import datadir, sync
 from dashboard.management.commands._background import background
 from dashboard.models import Membership, Organization
 
@@ -75,6 +75,7 @@ class Command(BaseCommand):
         connections.close_all()
         for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
             path.unlink(missing_ok=True)
+        datadir.private_file(db)  # 0600, and SQLite gives its -wal and -shm the same mode
         call_command("migrate", verbosity=0, interactive=False)
 
         host = options["host"]

@@ -64,7 +64,8 @@ def scheduler_pass(orgs: QuerySet[Organization], interval: float, *, full: bool 
 class Command(BaseCommand):
     help = (
         "Fetch sessions from the Devin API into the dashboard. The first run of an org is full; "
-        "later runs ask only for sessions updated since the last success (minus an overlap). "
+        "later runs ask only for sessions updated since the newest change the last success saw "
+        "(minus an overlap). "
         "With --loop it is the scheduler: it queues each org's sync for the background workers "
         "(manage.py db_worker) every --interval seconds and recovers work whose worker died."
     )
@@ -147,6 +148,7 @@ class Command(BaseCommand):
                 self.stdout.write(
                     f"{org.org_id}: {'full' if run.full else 'incremental'} sync ok, "
                     f"{run.pages} pages, {run.seen} seen, {run.created} new, {run.updated} updated"
+                    + (f", {run.skipped} could not be read" if run.skipped else "")
                 )
             else:
                 failed = True
