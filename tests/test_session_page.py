@@ -269,9 +269,12 @@ def test_an_empty_message_is_refused_in_place(
 ) -> None:
     client.force_login(operator)
     html = client.post(
-        f"/sessions/{waiting.pk}/messages/send/", {"text": "  \x00 "}, headers=HX
+        f"/sessions/{waiting.pk}/messages/send/", {"text": "  \n "}, headers=HX
     ).content.decode()
     assert "Write a message first." in html
+    # A NUL anywhere in a request is refused before any view (issue 14's rule): nothing sent.
+    nul = client.post(f"/sessions/{waiting.pk}/messages/send/", {"text": "a\x00b"}, headers=HX)
+    assert nul.status_code == 400
     assert not AuditEvent.objects.filter(action="message").exists()
 
 
@@ -368,8 +371,6 @@ def test_a_bad_older_link_is_an_error_in_place_not_a_500(
     client: Client, waiting: Session, operator: Any
 ) -> None:
     client.force_login(operator)
-    response = client.get(
-        f"/sessions/{waiting.pk}/messages/?starts=%00bogus&before=nope", headers=HX
-    )
+    response = client.get(f"/sessions/{waiting.pk}/messages/?starts=bogus&before=nope", headers=HX)
     assert response.status_code == 200
     assert "could not be read" in unescape(response.content.decode())
