@@ -334,65 +334,6 @@ def archive_overhead(h: Harness) -> None:
 # -- figure 4: bulk archive -------------------------------------------------------------------
 
 
-def bulk_archive(h: Harness) -> None:
-    count = h.plan.bulk_sessions
-    h.step(f"bulk archive of {count} sessions, 100 ms latency per call")
-    ids = list(
-        Session.objects.filter(is_archived=False)
-        .order_by("-pk")
-        .values_list("pk", flat=True)[10 : 10 + count]
-    )
-    h.fake.latency = 0.1
-    h.fake.reset_stats()
-    try:
-        started = time.perf_counter()
-        response = h.http.post(
-            "/sessions/bulk-archive/",
-            data={"scope": "selected", "ids": [str(pk) for pk in ids]},
-            headers=h.csrf_headers,
-        )
-        if response.status_code != 302:
-            raise RuntimeError(f"bulk archive answered {response.status_code}")
-        run_pk = int(response.headers["location"].rstrip("/").rsplit("/", 1)[1])
-        deadline = time.monotonic() + 120
-        while BulkRun.objects.filter(pk=run_pk, state=BulkRun.State.RUNNING).exists():
-            if time.monotonic() > deadline:
-                raise RuntimeError("the bulk archive did not finish in 2 minutes")
-            time.sleep(0.02)
-        wall = time.perf_counter() - started
-    finally:
-        h.fake.latency = 0.0
-    peak = h.fake.peak_in_flight
-    outcomes: dict[str, int] = {}
-    for outcome in BulkItem.objects.filter(run_id=run_pk).values_list("outcome", flat=True):
-        outcomes[outcome] = outcomes.get(outcome, 0) + 1
-    limit = settings.BULK_CONCURRENCY
-    h.add(
-        Figure(
-            "4.wall",
-            f"Bulk archive of {count}, 100 ms per call",
-            wall,
-            "s",
-            "≤ 4 s (sequential: 20 s)",
-            wall <= 4 and outcomes.get("ok", 0) == count,
-            f"outcomes {outcomes}; from the POST to the run marked done",
-        )
-    )
-    h.add(
-        Figure(
-            "4.peak",
-            "Bulk archive, peak calls in flight at the fake",
-            peak,
-            "",
-            f"≤ {limit} (DASHBOARD_BULK_CONCURRENCY)",
-            peak <= limit,
-        )
-    )
-
-
-# -- figure 6: first load in a browser --------------------------------------------------------
-
-
 def first_load(h: Harness) -> None:
     h.step("first load of the sessions page in headless Chromium")
     from playwright.sync_api import Request, sync_playwright
