@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     import django
 
     django.setup()
-    from bench import background, figures, load, pages
+    from bench import background, figures, load, pages, rules, session_page
     from bench.harness import RESULTS, Harness
 
     started = time.time()
@@ -140,7 +140,9 @@ def main(argv: list[str] | None = None) -> int:
         pages.counters(h)
         for size in (h.large,) if plan.quick else (h.synced, h.large):
             load.throughput(h, size)
+        rules.rule_matches(h)
         figures.archive_overhead(h)
+        session_page.session_page_render(h)
         background.bulk_archive_on_workers(h)
         figures.resync(h)
         figures.first_load(h, h.large)

@@ -26,3 +26,13 @@ for _alias, _changes in json.loads(os.environ.get("BENCH_DATABASES", "{}")).item
 if os.environ.get("BENCH_DEFAULT"):
     DATABASES["default"] = DATABASES[os.environ["BENCH_DEFAULT"]]
 MIDDLEWARE = ["bench.middleware.CountQueries", *MIDDLEWARE]  # noqa: F405
+
+# A cache the benchmark process shares with the gunicorn workers, so it can empty it between
+# samples of a first open (bench/session_page.py); production keeps Django's per-process default.
+CACHES = {
+    **CACHES,  # noqa: F405
+    "default": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(DATA_DIR / "cache"),  # noqa: F405
+    },
+}

@@ -1,4 +1,4 @@
-"""The one door for every action on a session: archive and unarchive (terminate comes later).
+"""The one door for every action on a session: archive, unarchive and terminate.
 
 `perform` does the whole job, the same way for the row button, a bulk run and (later) the
 retention rules: record the attempt (committed) before Devin is called; call it within the
@@ -25,6 +25,7 @@ from typing import Final
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from dashboard import audit, devin, sync, wording
@@ -39,8 +40,32 @@ Failure = devin.DevinError | CredentialDecryptError
 CALLS: Final[dict[str, Callable[[devin.DevinClient], Callable[..., devin.Session]]]] = {
     "archive": lambda client: client.archive_session,
     "unarchive": lambda client: client.unarchive_session,
+    # Stops the session for good; it is not archived (the row stays among the active ones).
+    "terminate": lambda client: client.terminate_session,
+    # Takes the text too (`perform(..., text=...)`); its answer is the session, as the others'.
+    "message": lambda client: client.send_message,
 }
 ARCHIVED_AFTER: Final = {"archive": True, "unarchive": False}
+# Terminate ends in this status (the spec's "exit"); archiving leaves the status as it is.
+TERMINATED_STATUS: Final = "exit"
+
+
+def shows_applied(action: str, session: devin.Session | Session) -> bool | None:
+    """Whether `session` (a re-read) shows `action` applied; None if it cannot tell (a message)."""
+    if action == "message":
+        return None
+    if action == "terminate":
+        return session.status == TERMINATED_STATUS
+    return session.is_archived == ARCHIVED_AFTER[action]
+
+
+def applied_filter(action: str) -> Q:
+    """`shows_applied` as a filter on stored sessions (prefix "session__" for a BulkItem's)."""
+    if action == "terminate":
+        return Q(session__status=TERMINATED_STATUS)
+    return Q(session__is_archived=ARCHIVED_AFTER[action])
+
+
 # Less than this left of the deadline: skip the re-read (the answer is stored as it is).
 MIN_REREAD_SECONDS: Final = 0.5
 # An attempt whose session cannot be re-read for this long is settled as unknown.
@@ -109,16 +134,22 @@ def perform(
     ip: str | None = None,
     context: str = "",
     deadline: float | None = None,
+    text: str = "",
 ) -> ActionResult:
     """Do `action` on `session` at Devin; see the module docstring. Never raises for Devin trouble.
+
+    `text` is the message to send ("message" only); its first 200 characters go in the audit.
 
     Call it outside a transaction: the attempt must be committed before Devin is called.
     `deadline` (time.monotonic) bounds the call and the re-read; default ACTION_DEADLINE_SECONDS.
     `context` starts the audit detail. `result.session` is the row as stored afterwards.
     """
+    if action == "message":
+        # The attempt's context (200 characters) is what its audit event says: the text's start.
+        context = ": ".join(part for part in (context, text[:200]) if part)
     attempt = _begin(session, action, actor, actor_name, ip, context, None)
     assert attempt is not None  # only a bulk item can be taken by someone else
-    return _carry_out(attempt, session, deadline, store=True, max_tries=0)
+    return _carry_out(attempt, session, deadline, store=True, max_tries=0, text=text)
 
 
 def perform_bulk_item(
@@ -129,6 +160,7 @@ def perform_bulk_item(
     ip: str | None,
     context: str,
     max_tries: int,
+    actor_name: str = "",
 ) -> ActionResult | None:
     """`perform` for one item of a bulk run, which claims it (pending → working) in the
     transaction that writes its attempt: None if another thread or worker took it first.
@@ -140,7 +172,7 @@ def perform_bulk_item(
     """
     if item.session is None:
         raise ValueError("a bulk item whose session is gone has nothing to act on")
-    attempt = _begin(item.session, action, actor, "", ip, context, item)
+    attempt = _begin(item.session, action, actor, actor_name, ip, context, item)
     if attempt is None:
         return None
     return _carry_out(attempt, item.session, None, store=False, max_tries=max_tries)
@@ -177,7 +209,13 @@ def _begin(
 
 
 def _carry_out(
-    attempt: ActionAttempt, session: Session, deadline: float | None, *, store: bool, max_tries: int
+    attempt: ActionAttempt,
+    session: Session,
+    deadline: float | None,
+    *,
+    store: bool,
+    max_tries: int,
+    text: str = "",
 ) -> ActionResult:
     """Call Devin, check, note can_manage, re-read and store (if `store`), settle."""
     org = session.org
@@ -185,7 +223,9 @@ def _carry_out(
     deadline = deadline_in() if deadline is None else deadline
     try:
         client = org.client()
-        answer = CALLS[attempt.action](client)(session.session_id, deadline=deadline)
+        call = CALLS[attempt.action](client)
+        args = (session.session_id, text) if attempt.action == "message" else (session.session_id,)
+        answer = call(*args, deadline=deadline)
         check_answer(session, answer)
     except (devin.DevinError, CredentialDecryptError) as exc:
         return _failed(attempt, session, exc, max_tries)
@@ -371,7 +411,16 @@ def settle_by_reread(attempt: ActionAttempt, deadline: float | None = None) -> b
             item=BulkItem.Outcome.FAILED,
             item_error=reason,
         )
-    applied = fresh.is_archived == ARCHIVED_AFTER[attempt.action]
+    applied = shows_applied(attempt.action, fresh)
+    if applied is None:
+        with transaction.atomic():
+            sync.store_sessions(org, [fresh])
+            return _settle(
+                attempt,
+                AuditEvent.Outcome.UNKNOWN,
+                detail=wording.found_by_reread(attempt.action, None),
+                item=BulkItem.Outcome.FAILED,
+            )
     retried = attempt.bulk_item_id is not None and not applied
     reason = wording.found_by_reread(attempt.action, applied, retried=retried)
     with transaction.atomic():

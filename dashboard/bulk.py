@@ -1,7 +1,8 @@
-"""Bulk archive: a run's items go through the one door (`dashboard.actions`) on the workers.
+"""Bulk archive and terminate: a run's items go through the one door (`dashboard.actions`) on
+the workers.
 
-A request fixes the target list (`start_bulk_archive`) and enqueues `bulk_task`. The task claims
-the run (a lease, `dashboard.leases`), settles what a dead worker left half done, then archives
+A request fixes the target list (`start_bulk`) and enqueues `bulk_task`. The task claims
+the run (a lease, `dashboard.leases`), settles what a dead worker left half done, then acts on
 pending items with up to BULK_CONCURRENCY threads: each claims its next item with a conditional
 UPDATE (pending → working), so no item is ever sent twice by two workers, and all share one
 rate-limit pause. After a bounded slice it hands the run back and enqueues itself again, so a
@@ -27,7 +28,7 @@ from django.db.models import Count, Q, QuerySet
 from django.tasks import task
 from django.utils import timezone
 
-from dashboard import actions, audit, devin, leases, wording
+from dashboard import actions, audit, devin, leases, rules, wording
 from dashboard.http import AuthenticatedHttpRequest
 from dashboard.models import AuditEvent, BulkItem, BulkRun, Organization, Session
 
@@ -67,8 +68,11 @@ class RateGate:
         return False
 
 
-def start_bulk_archive(
-    request: AuthenticatedHttpRequest, targets: QuerySet[Session], description: str
+def start_bulk(
+    request: AuthenticatedHttpRequest,
+    targets: QuerySet[Session],
+    description: str,
+    action: str = "archive",
 ) -> BulkRun | None:
     """Fix the target list now and queue the run for the workers. None if nothing matched."""
     sessions = list(targets.order_by("-updated_at").only("pk", "title", "session_id")[:MAX_TARGETS])
@@ -76,7 +80,10 @@ def start_bulk_archive(
         return None
     with transaction.atomic():
         run = BulkRun.objects.create(
-            actor=request.user, description=description[:300], ip=audit.client_ip(request)
+            actor=request.user,
+            action=action,
+            description=description[:300],
+            ip=audit.client_ip(request),
         )
         BulkItem.objects.bulk_create(
             (
@@ -86,7 +93,7 @@ def start_bulk_archive(
             batch_size=1000,
         )
         audit.record(
-            "bulk_archive",
+            f"bulk_{action}",
             request=request,
             detail=f"started: {len(sessions)} sessions; {description}",
         )
@@ -102,7 +109,7 @@ def bulk_task(run_pk: int) -> None:
     claimable = runs.filter(leases.claimable(), state=BulkRun.State.RUNNING)
     if not claimable.update(worker=worker, lease_until=leases.lease_end()):
         return
-    run = BulkRun.objects.select_related("actor").get(pk=run_pk)
+    run = BulkRun.objects.select_related("actor", "rule").get(pk=run_pk)
     try:
         # Renews the lease; SIGTERM/SIGINT (db_worker stopping) make the slice end early.
         with leases.Hold(runs, worker, listen=True) as hold:
@@ -117,7 +124,7 @@ def bulk_task(run_pk: int) -> None:
 
 
 class _Slice:
-    """One task's turn on a run: settle leftovers, then archive until done, stopped or timed out."""
+    """One task's turn on a run: settle leftovers, then act until done, stopped or timed out."""
 
     def __init__(self, run: BulkRun, stopped: Callable[[], bool]) -> None:
         self.run = run
@@ -167,7 +174,7 @@ class _Slice:
         """Sessions whose items are done but whose answers a killed worker never stored (they
         wait in batches): re-read and store them, so the sessions page shows them as they are."""
         done = self.run.items.filter(outcome=BulkItem.Outcome.OK, session__isnull=False)
-        stale = done.exclude(session__is_archived=actions.ARCHIVED_AFTER[self.run.action])
+        stale = done.exclude(actions.applied_filter(self.run.action))
         by_org: dict[int, tuple[Organization, list[str]]] = {}
         for item in stale.select_related("session__org")[:MAX_TARGETS]:
             if item.session is not None:
@@ -183,15 +190,21 @@ class _Slice:
                 item = self.queue.next()
                 if item is None:
                     return
-                self._archive(item)
+                self._act(item)
         finally:
             connection.close()
 
-    def _archive(self, item: BulkItem) -> None:
+    def _act(self, item: BulkItem) -> None:
         session = item.session
         if session is None:
             BulkItem.objects.filter(pk=item.pk, outcome=PENDING).update(
                 outcome=BulkItem.Outcome.SKIPPED, error=wording.NO_LONGER_IN_DASHBOARD
+            )
+            return
+        if self.run.rule_id is not None and (reason := rules.recheck(self.run.rule_id, session.pk)):
+            # A rule's target that changed since the run started: its safety checks again.
+            BulkItem.objects.filter(pk=item.pk, outcome=PENDING).update(
+                outcome=BulkItem.Outcome.SKIPPED, error=reason
             )
             return
         try:
@@ -200,6 +213,7 @@ class _Slice:
                 item,
                 self.run.action,
                 actor=self.run.actor,
+                actor_name=self.run.rule.actor_name if self.run.rule is not None else "",
                 ip=self.run.ip,
                 context=f"bulk #{self.run.pk}",
                 max_tries=MAX_TRIES,
@@ -287,11 +301,14 @@ def _finish(run: BulkRun) -> bool:
             )
             total = sum(counts.values())
             ok = counts.get(BulkItem.Outcome.OK, 0)
+            if run.rule_id is not None:
+                rules.run_finished(run, ok, total)
+                return True
             audit.record(
-                "bulk_archive_finished",
+                f"bulk_{run.action}_finished",
                 actor=run.actor,
                 outcome=AuditEvent.Outcome.OK if ok == total else AuditEvent.Outcome.FAILED,
-                detail=f"bulk #{run.pk}: {ok} archived, {total - ok} not, of {total}",
+                detail=f"bulk #{run.pk}: {ok} {run.action}d, {total - ok} not, of {total}",
                 ip=run.ip,
             )
     return True

@@ -31,7 +31,15 @@ CATEGORIES = list(vocabulary.CATEGORIES)
 ORIGINS = list(vocabulary.ORIGINS)
 PR_STATES = list(vocabulary.PR_STATES)
 ARCHIVED = {"active": "Active", "archived": "Archived", "all": "All"}
-PR_FILTERS = {"any": "Any", "none": "No PR", **{s: label(s) for s in PR_STATES}}
+# "No open PR" and "All PRs merged or closed" serve retention rules (dashboard.rules) as well.
+UNSETTLED_PRS = ("open", "draft")
+PR_FILTERS = {
+    "any": "Any",
+    "none": "No PR",
+    "no_open": "No open PR",
+    "settled": "All PRs merged or closed",
+    **{s: label(s) for s in PR_STATES},
+}
 SORTS = {"updated": "updated_at", "created": "created_at", "acus": "acus_consumed"}
 SORT_LABELS = {"updated": "Last updated", "created": "Created", "acus": "ACUs"}
 # Parameters that choose *which* sessions; the rest (sort, cursor) only order and page them.
@@ -197,6 +205,11 @@ class SessionFilters(FilterForm):
             qs = qs.filter(is_archived=f["archived"] == "archived")
         if f["pr"] == "none":
             qs = qs.filter(pr_states="")
+        elif f["pr"] in ("no_open", "settled"):
+            for state in UNSETTLED_PRS:
+                qs = qs.exclude(pr_states__contains=f"|{state}|")
+            if f["pr"] == "settled":
+                qs = qs.exclude(pr_states="")
         elif f["pr"] != "any":
             qs = qs.filter(pr_states__contains=f"|{f['pr']}|")
         if f["tag"]:

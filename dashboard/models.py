@@ -334,6 +334,10 @@ class BulkRun(models.Model):
     # The address of the request that started it: the run's audit events, written by workers
     # long after the request, carry it as a row archive's event would.
     ip = models.GenericIPAddressField(null=True, blank=True)
+    # Set when a retention rule started the run (dashboard.rules); its outcome page is this run's.
+    rule = models.ForeignKey(
+        "dashboard.Rule", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
 
     def __str__(self) -> str:
         return f"bulk {self.action} #{self.pk} ({self.state})"
@@ -411,3 +415,9 @@ class Profile(models.Model):
 
     def __str__(self) -> str:
         return f"profile of {self.user}"
+
+
+# The retention rules' models live in their own module (this one is long enough); importing them
+# here registers them with the app.
+from dashboard.rulemodels import Rule as Rule  # noqa: E402
+from dashboard.rulemodels import RulesSwitch as RulesSwitch  # noqa: E402

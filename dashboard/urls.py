@@ -3,16 +3,33 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import path
 
-from dashboard.views import account, audit, auth, bulk, insight, orgs, sessions, team
+from dashboard.views import (
+    account,
+    audit,
+    auth,
+    bulk,
+    insight,
+    orgs,
+    rules,
+    session_page,
+    sessions,
+    team,
+)
 
 urlpatterns = [
     path("", sessions.sessions, name="sessions"),
     path("sessions/<int:pk>/archive/", sessions.session_archive, name="session_archive"),
     path("sessions/<int:pk>/unarchive/", sessions.session_unarchive, name="session_unarchive"),
+    path("sessions/<int:pk>/", session_page.session_page, name="session_page"),
+    path("sessions/<int:pk>/messages/", session_page.session_messages, name="session_messages"),
+    path("sessions/<int:pk>/messages/send/", session_page.session_send, name="session_send"),
+    path("sessions/<int:pk>/tags/", session_page.session_tags, name="session_tags"),
+    path("sessions/<int:pk>/terminate/", sessions.session_terminate, name="session_terminate"),
     path("sessions/<int:pk>/row/", sessions.session_row, name="session_row"),
     path("sessions/track/", sessions.session_track, name="session_track"),
     path("sessions/live/", sessions.sessions_live, name="sessions_live"),
     path("sessions/bulk-archive/", bulk.bulk_archive, name="bulk_archive"),
+    path("sessions/bulk-terminate/", bulk.bulk_terminate, name="bulk_terminate"),
     path("bulk/<int:pk>/", bulk.bulk_run, name="bulk_run"),
     path("insight/", insight.insight_index, name="insight_index"),
     path("insight/<int:pk>/", insight.insight, name="insight"),
@@ -23,6 +40,14 @@ urlpatterns = [
     path("orgs/<int:pk>/test/", orgs.org_test, name="org_test"),
     path("orgs/<int:pk>/sync/", orgs.org_sync, name="org_sync"),
     path("orgs/<int:pk>/sync/status/", orgs.org_sync_status, name="org_sync_status"),
+    path("rules/", rules.rules_index, name="rules_index"),
+    path("orgs/<int:pk>/rules/", rules.rules_page, name="rules"),
+    path("orgs/<int:pk>/rules/add/", rules.rule_add, name="rule_add"),
+    path("rules/<int:pk>/", rules.rule_page, name="rule"),
+    path("rules/<int:pk>/edit/", rules.rule_edit, name="rule_edit"),
+    path("rules/<int:pk>/switch/", rules.rule_switch, name="rule_switch"),
+    path("rules/<int:pk>/delete/", rules.rule_delete, name="rule_delete"),
+    path("rules/pause-all/", rules.rules_pause_all, name="rules_pause_all"),
     path("team/", team.team, name="team"),
     path("team/add/", team.team_add, name="team_add"),
     path("team/<int:pk>/", team.team_user, name="team_user"),

@@ -209,8 +209,15 @@ def action_flash(action: str, subject: str, exc: DevinError | CredentialDecryptE
     return f"Could not {action} “{subject}”: {problem.reason} {problem.note}"
 
 
-def found_by_reread(action: str, applied: bool, *, retried: bool = False) -> str:
-    """An action whose process stopped before it recorded Devin's answer, settled by a re-read."""
+def found_by_reread(action: str, applied: bool | None, *, retried: bool = False) -> str:
+    """An action whose process stopped before it recorded Devin's answer, settled by a re-read.
+
+    `applied` is None when a re-read cannot tell (a sent message)."""
+    if applied is None:
+        return (
+            "Its process stopped before recording Devin's answer; "
+            "open the conversation to see whether it arrived."
+        )
     state = f"{action}d" if applied else f"not {action}d"
     said = f"Its process stopped before recording Devin's answer; a re-read shows it {state}."
     return f"{said} It is tried again." if retried else said

@@ -130,6 +130,12 @@ def _bulk_run_of_operator(world: World) -> dict[str, Any]:
     return {"pk": BulkRun.objects.create(actor=world.users["operator"]).pk}
 
 
+def _rule_of_acme(world: World) -> dict[str, Any]:
+    from dashboard.models import Rule
+
+    return {"pk": Rule.objects.create(org=world.acme, name="old", query="status=exit").pk}
+
+
 def _viewer_user(world: World) -> dict[str, Any]:
     return {"pk": world.users["viewer"].pk}
 
@@ -150,6 +156,16 @@ ROUTES: dict[str, Route] = {
     "session_row": Route(kwargs=_session, get=members_of_acme()),
     "session_archive": Route(kwargs=_session, post=operators_of_acme(302)),
     "session_unarchive": Route(kwargs=_session, post=operators_of_acme(302)),
+    "session_terminate": Route(kwargs=_session, post=operators_of_acme(302)),
+    # The session's own page reads Devin (the conversation) as the viewer's own action.
+    "session_page": Route(kwargs=_session, get=members_of_acme()),
+    "session_messages": Route(kwargs=_session, get=members_of_acme()),
+    "session_send": Route(
+        kwargs=_session, post=operators_of_acme(302), data=lambda w: {"text": "hello"}
+    ),
+    "session_tags": Route(
+        kwargs=_session, post=operators_of_acme(302), data=lambda w: {"tags": "ops"}
+    ),
     "sessions_live": Route(get=members(), query="?ids=1&since=0"),
     # A viewer's forged POST is a 403. The outsider operates globex only: acme's session is not
     # theirs to track or archive, so they are sent back with a message and nothing happens.
@@ -162,11 +178,24 @@ ROUTES: dict[str, Route] = {
         post=expect(viewer=403, operator=302, outsider=302, admin=302),
         data=lambda w: {"ids": [w.session.pk]},
     ),
+    "bulk_terminate": Route(
+        post=expect(viewer=403, operator=302, outsider=302, admin=302),
+        data=lambda w: {"ids": [w.session.pk]},
+    ),
     "bulk_run": Route(
         kwargs=_bulk_run_of_operator,
         get=expect(viewer=404, operator=200, outsider=404, admin=404),
         notes="a bulk run is its starter's own",
     ),
+    # Retention rules: members of the org see them, its operators change them.
+    "rules_index": Route(get=expect(viewer=302, operator=302, outsider=302, admin=200)),
+    "rules": Route(kwargs=_acme, get=members_of_acme()),
+    "rule_add": Route(kwargs=_acme, get=operators_of_acme(), post=operators_of_acme(200)),
+    "rule": Route(kwargs=_rule_of_acme, get=members_of_acme()),
+    "rule_edit": Route(kwargs=_rule_of_acme, get=operators_of_acme(), post=operators_of_acme(200)),
+    "rule_switch": Route(kwargs=_rule_of_acme, post=operators_of_acme(302)),
+    "rule_delete": Route(kwargs=_rule_of_acme, post=operators_of_acme(302)),
+    "rules_pause_all": Route(post=admins_only(302)),
     # Insight.
     "insight_index": Route(get=members(302)),
     "insight": Route(kwargs=_acme, get=members_of_acme()),

@@ -2,7 +2,8 @@
 
 A mixin of `DevinClient` (kept apart so neither grows too long); it uses the client's
 `org_id` and transport, so errors, retries, timeouts and secrecy are the client's own. Reading
-needs ViewOrgSessions; sending a message and changing tags need ManageOrgSessions. Arguments the
+needs ViewOrgSessions; sending a message and changing tags need ManageOrgSessions. Each call
+takes a `deadline` (a `time.monotonic` instant), as the client's other calls do. Arguments the
 API would refuse raise ValueError or TypeError before any request.
 """
 
@@ -58,7 +59,12 @@ class SessionPartCalls:
         return sid, f"{path}/{part}" if part else path
 
     def list_messages(
-        self, session_id: str, after: str | None = None, first: int = MESSAGES_PAGE_DEFAULT
+        self,
+        session_id: str,
+        after: str | None = None,
+        first: int = MESSAGES_PAGE_DEFAULT,
+        *,
+        deadline: float | None = None,
     ) -> MessagePage:
         """One page of a session's messages, oldest first; `after` is the previous page's
         `end_cursor` (the next page is newer). There is no way to start from the newest: to
@@ -76,12 +82,18 @@ class SessionPartCalls:
         # handle_get_session_messages_v3_organizations__org_id__sessions__devin_id__messages_get;
         # https://docs.devin.ai/api-reference/v3/sessions/get-organizations-session-messages
         page = self._transport.call(
-            "GET", path, parse_message_page, operation="messages", session_id=sid, params=params
+            "GET",
+            path,
+            parse_message_page,
+            operation="messages",
+            session_id=sid,
+            params=params,
+            deadline=deadline,
         )
         self._skipped(page.skipped, "messages", sid)
         return page
 
-    def send_message(self, session_id: str, text: str) -> Session:
+    def send_message(self, session_id: str, text: str, *, deadline: float | None = None) -> Session:
         """Send `text` to a session as the token's service user; a suspended session resumes.
 
         The answer has status_detail/category/subcategory/structured_output null, as an
@@ -103,17 +115,22 @@ class SessionPartCalls:
             operation="send_message",
             session_id=sid,
             json_body={"message": text},
+            deadline=deadline,
         )
 
-    def get_tags(self, session_id: str) -> tuple[str, ...]:
+    def get_tags(self, session_id: str, *, deadline: float | None = None) -> tuple[str, ...]:
         """A session's tags, as the API has them now."""
         sid, path = self._session_path(session_id, "tags")
         # Spec operation
         # handle_get_session_tags_v3_organizations__org_id__sessions__devin_id__tags_get;
         # https://docs.devin.ai/api-reference/v3/sessions/get-organizations-session-tags
-        return self._transport.call("GET", path, parse_tags, operation="tags", session_id=sid)
+        return self._transport.call(
+            "GET", path, parse_tags, operation="tags", session_id=sid, deadline=deadline
+        )
 
-    def append_tags(self, session_id: str, tags: Sequence[str]) -> tuple[str, ...]:
+    def append_tags(
+        self, session_id: str, tags: Sequence[str], *, deadline: float | None = None
+    ) -> tuple[str, ...]:
         """Add tags (at most 50 a call) the session does not have yet; all its tags after."""
         sid, path = self._session_path(session_id, "tags")
         body = {"tags": _tags_argument(tags)}
@@ -121,10 +138,18 @@ class SessionPartCalls:
         # handle_append_session_tags_v3_organizations__org_id__sessions__devin_id__tags_post;
         # https://docs.devin.ai/api-reference/v3/sessions/post-organizations-session-tags
         return self._transport.call(
-            "POST", path, parse_tags, operation="append_tags", session_id=sid, json_body=body
+            "POST",
+            path,
+            parse_tags,
+            operation="append_tags",
+            session_id=sid,
+            json_body=body,
+            deadline=deadline,
         )
 
-    def replace_tags(self, session_id: str, tags: Sequence[str]) -> tuple[str, ...]:
+    def replace_tags(
+        self, session_id: str, tags: Sequence[str], *, deadline: float | None = None
+    ) -> tuple[str, ...]:
         """Make `tags` (at most 50) the session's tags; all its tags after."""
         sid, path = self._session_path(session_id, "tags")
         body = {"tags": _tags_argument(tags)}
@@ -132,17 +157,28 @@ class SessionPartCalls:
         # handle_replace_session_tags_v3_organizations__org_id__sessions__devin_id__tags_put;
         # https://docs.devin.ai/api-reference/v3/sessions/put-organizations-session-tags
         return self._transport.call(
-            "PUT", path, parse_tags, operation="replace_tags", session_id=sid, json_body=body
+            "PUT",
+            path,
+            parse_tags,
+            operation="replace_tags",
+            session_id=sid,
+            json_body=body,
+            deadline=deadline,
         )
 
-    def list_attachments(self, session_id: str) -> AttachmentList:
+    def list_attachments(self, session_id: str, *, deadline: float | None = None) -> AttachmentList:
         """The files of a session's conversation (all of them: this list is not paged)."""
         sid, path = self._session_path(session_id, "attachments")
         # Spec operation
         # handle_get_session_attachments_v3_organizations__org_id__sessions__devin_id__attachments_get;  # noqa: E501
         # https://docs.devin.ai/api-reference/v3/sessions/get-organizations-session-attachments
         attachments = self._transport.call(
-            "GET", path, parse_attachments, operation="attachments", session_id=sid
+            "GET",
+            path,
+            parse_attachments,
+            operation="attachments",
+            session_id=sid,
+            deadline=deadline,
         )
         self._skipped(attachments.skipped, "attachments", sid)
         return attachments

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from django import template
+from django.urls import reverse
 
 from dashboard import __version__, timewords, vocabulary
 from dashboard.models import Session
@@ -85,7 +86,8 @@ def session_row_key(row: Session, actable_orgs: Collection[int]) -> str:
     return (
         f"{__version__}:{row.pk}:{row.synced_at}:{row.updated_at}:{row.is_archived}:{row.status}:"
         f"{row.status_detail}:{row.category}:{row.acus_consumed}:{row.title}:{row.org.name}:"
-        f"{row.org_id in actable_orgs}:{bool(actable_orgs)}:"
+        f"{row.org_id in actable_orgs}:{bool(actable_orgs)}:{row.subcategory}:{row.origin}:"
+        f"{row.tags}:{row.pull_requests}:"
         # Whether a time is plausible depends on the clock, not only on the row.
         f"{plausible(row.created_at)}:{plausible(row.updated_at)}"
     )
@@ -138,6 +140,10 @@ def session_cells(row: Session, actable_orgs: Collection[int]) -> dict[str, obje
         "updated_utc": _utc(row.updated_at),
         "action": "Unarchive" if archived else "Archive",
         "action_url": row.action_url if can_act else "",
+        "terminate_url": (
+            reverse("session_terminate", args=[row.pk]) if can_act and row.status != "exit" else ""
+        ),
+        "page_url": reverse("session_page", args=[row.pk]),
     }
 
 

@@ -57,7 +57,12 @@ ACTIONS = [
     "track",
     "archive",
     "unarchive",
+    "terminate",
+    "message",
+    "conversation_read",
+    "tags_changed",
     "bulk_archive",
+    "bulk_terminate",
 ]
 OUTCOME_BADGES = {"ok": "ok", "failed": "bad", "denied": "warn"}
 CSV_COLUMNS = ["time", "actor", "action", "outcome", "organization", "session", "detail", "address"]

@@ -1,17 +1,18 @@
-"""Bulk archive (sessions/bulk-archive/) and the progress page of a run (bulk/<pk>/)."""
+"""Bulk archive and terminate (sessions/bulk-archive/, sessions/bulk-terminate/) and the progress
+page of a run (bulk/<pk>/)."""
 
 from __future__ import annotations
 
 from django.contrib import messages
-from django.db.models import Case, Count, When
+from django.db.models import Case, Count, Q, When
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from dashboard import filters
-from dashboard.access import require_operator
-from dashboard.bulk import start_bulk_archive
+from dashboard import actions, filters
+from dashboard.access import require_operator, visible_orgs
+from dashboard.bulk import start_bulk
 from dashboard.fields import PkListField
 from dashboard.http import AuthenticatedHttpRequest, back_url
 from dashboard.models import BulkItem, BulkRun, Session
@@ -22,14 +23,26 @@ SHOWN = 500
 
 @require_POST
 def bulk_archive(request: AuthenticatedHttpRequest) -> HttpResponse:
+    return _bulk(request, "archive")
+
+
+@require_POST
+def bulk_terminate(request: AuthenticatedHttpRequest) -> HttpResponse:
+    return _bulk(request, "terminate")
+
+
+def _bulk(request: AuthenticatedHttpRequest, action: str) -> HttpResponse:
     targets = Session.objects.filter(org_id__in=require_operator(request), is_archived=False)
+    if action == "terminate":
+        # A session that has ended already has nothing to stop.
+        targets = targets.exclude(status=actions.TERMINATED_STATUS)
     if request.POST.get("scope") == "filter":
         # The filter travels in the form. Rows outside the user's operator orgs are already
         # left out, so any org may be named; a value that does not read stops the archive
         # rather than widen it.
         f = filters.SessionFilters(request.POST, org_pks=None)
         if f.notes:
-            messages.error(request, "That filter could not be read, so nothing was archived.")
+            messages.error(request, f"That filter could not be read, so nothing was {action}d.")
             return redirect(back_url(request))
         if f.cleaned_data["archived"] == "archived":
             messages.info(request, "Those sessions are already archived.")
@@ -40,16 +53,18 @@ def bulk_archive(request: AuthenticatedHttpRequest) -> HttpResponse:
         ids = PkListField().clean(request.POST.getlist("ids"))
         targets = targets.filter(pk__in=ids)
         description = f"{len(ids)} selected sessions"
-    run = start_bulk_archive(request, targets, description)
+    run = start_bulk(request, targets, description, action)
     if run is None:
-        messages.info(request, "No active sessions that you can archive were selected.")
+        messages.info(request, f"No active sessions that you can {action} were selected.")
         return redirect(back_url(request))
     return redirect("bulk_run", pk=run.pk)
 
 
 @require_GET
 def bulk_run(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    run = get_object_or_404(BulkRun, pk=pk, actor=request.user)
+    # A person's run is theirs; a rule's run is for everyone who sees the rule's org.
+    mine = Q(actor=request.user) | Q(rule__org__in=visible_orgs(request.user))
+    run = get_object_or_404(BulkRun.objects.filter(mine).select_related("rule"), pk=pk)
     counts = dict.fromkeys(BulkItem.Outcome.values, 0)
     counts.update(
         run.items.values_list("outcome").annotate(n=Count("pk")).values_list("outcome", "n")

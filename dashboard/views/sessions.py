@@ -154,8 +154,7 @@ def _act(request: AuthenticatedHttpRequest, pk: int, action: str) -> HttpRespons
         problem = wording.action_problem(action, result.error)
         return _render_row(request, result.session, problem=problem)
     if not request.htmx:
-        verb = "Archived" if action == "archive" else "Unarchived"
-        messages.success(request, f"{verb} “{result.session}”.")
+        messages.success(request, f"{action.capitalize()}d “{result.session}”.")
         return redirect(back_url(request))
     return _render_row(request, result.session, flash=True, counter=True)
 
@@ -168,6 +167,11 @@ def session_archive(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def session_unarchive(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return _act(request, pk, "unarchive")
+
+
+@require_POST
+def session_terminate(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    return _act(request, pk, "terminate")
 
 
 @require_GET

@@ -115,4 +115,29 @@
     const box = document.getElementById("live");
     if (box && window.htmx) startLive(box);
   });
+
+  // The session panel: a session's page loaded over the list (htmx). Escape or its close
+  // button empties it and gives focus back to the row's link that opened it.
+  let panelOpener = null;
+  function closePanel() {
+    const panel = document.getElementById("session-panel");
+    if (!panel || panel.hidden) return;
+    panel.hidden = true;
+    panel.replaceChildren();
+    if (panelOpener && document.body.contains(panelOpener)) panelOpener.focus();
+  }
+  document.addEventListener("htmx:afterSwap", (event) => {
+    if (event.detail.target.id !== "session-panel") return;
+    const panel = event.detail.target;
+    panelOpener = event.detail.requestConfig.elt;
+    panel.hidden = false;
+    const title = panel.querySelector("#session-title");
+    if (title) title.focus();
+  });
+  document.addEventListener("click", (event) => {
+    if (event.target.closest("[data-close-panel]")) closePanel();
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") closePanel();
+  });
 })();

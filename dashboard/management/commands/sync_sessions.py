@@ -12,7 +12,7 @@ from django.db import close_old_connections
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from dashboard import recovery, sync, syncruns
+from dashboard import recovery, rules, sync, syncruns
 from dashboard.models import Organization, SyncRun
 
 log = logging.getLogger("dashboard.scheduler")
@@ -43,6 +43,10 @@ def scheduler_pass(orgs: QuerySet[Organization], interval: float, *, full: bool 
         recovery.recover()
     except Exception:
         log.exception("recovery failed")
+    try:
+        rules.enqueue_due()
+    except Exception:
+        log.exception("could not queue the due retention rules")
     queued = 0
     try:
         listed = list(orgs)

@@ -11,7 +11,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("dashboard", "0011_search_index"),
+        ("dashboard", "0012_search_index"),
     ]
 
     operations = [

@@ -20,7 +20,7 @@ def drop(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("dashboard", "0010_bulkrun_ip"),
+        ("dashboard", "0011_retention_rules"),
     ]
 
     operations = [migrations.RunPython(create, drop)]
