@@ -65,4 +65,4 @@ def test_a_filter_pages_in_its_index(field: str) -> None:
     if connection.vendor == "sqlite":
         assert "TEMP B-TREE" not in plan  # in index order, nothing sorted
     # PostgreSQL, on this empty table, estimates one row and may sort it after the index scan
-    # rather than walk the index in order; with data (bench) it reads in index order.
+    # rather than walk the index in order (the benchmark times the filters on real volumes).
