@@ -42,13 +42,13 @@ def sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
 
     base = Session.objects.filter(org_id__in=list(by_pk))
     matching = f.apply(base)
-    total = matching.count() if orgs else 0
+    total = filters.count_upto(matching) if orgs else 0
     # `raw`, the full JSON and most of a row's bytes, is never shown: it stays in the database.
     page = f.page(matching.defer("raw"), settings.SESSIONS_PER_PAGE) if total else None
     rows = page.rows if page else []
     for row in rows:
         row.org = by_pk[row.org_id]  # no join: the orgs are already loaded
-    # The default view counts exactly the active sessions: no need to count twice.
+    # The default view counts the active sessions, as the header does: no need to count twice.
     default_view = not f.is_filtered
     if default_view:
         active_count = filters.count_label(total)
@@ -65,6 +65,8 @@ def sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
         "org_runs": [(org, runs.get(org.pk)) for org in orgs],
         "rows": rows,
         "total": total,
+        "total_label": filters.count_label(total),
+        "count_cap": filters.COUNT_CAP,
         "active_count": active_count,
         "f": f,
         "next_query": f.query(after=page.next_cursor) if page and page.next_cursor else "",
