@@ -116,11 +116,10 @@ REFUSALS: list[tuple[dict[str, Any], str]] = [
     ({"kind": "429"}, "429"),
 ]
 # Sent, but no usable answer: it may have been applied, so the row must not say it was not.
+# (A 2xx whose body cannot be used is Devin accepting it: tests/test_unreadable_answers.py.)
 UNANSWERED: list[tuple[dict[str, Any], str]] = [
     ({"kind": "status", "status": 500}, "Sent; Devin answered with an error (HTTP 500)"),
     ({"kind": "status", "status": 503}, "Sent; Devin answered with an error (HTTP 503)"),
-    ({"kind": "malformed_json"}, "Sent; Devin's answer could not be read"),
-    ({"kind": "missing_fields"}, "Sent; Devin's answer could not be used"),
     ({"kind": "drop"}, "Sent; the connection broke before Devin answered"),
 ]
 

@@ -57,6 +57,8 @@ class DevinError(Exception):
     - `detail`: what the server or the network layer said, one clipped line, token removed.
     - `maybe_applied`: True when a call that changes something (a POST) may have taken effect
       even though it failed, e.g. it timed out after it was sent.
+    - `accepted`: True when the API answered 2xx, so it accepted the request, but the answer
+      cannot be used (not JSON, not the contract, or about another session or org).
     """
 
     def __init__(
@@ -67,6 +69,7 @@ class DevinError(Exception):
         detail: str = "",
         retry_after: float | None = None,
         maybe_applied: bool = False,
+        accepted: bool = False,
         org: str = "",
         org_name: str = "",
         host: str = "",
@@ -79,6 +82,7 @@ class DevinError(Exception):
         self.detail = detail
         self.retry_after = retry_after
         self.maybe_applied = maybe_applied
+        self.accepted = accepted
         self.org = org
         self.org_name = org_name
         self.host = host
@@ -93,6 +97,7 @@ class DevinError(Exception):
             f"at {self.host}" if self.host else "",
             f"retry after {self.retry_after:g}s" if self.retry_after is not None else "",
             "maybe applied" if self.maybe_applied else "",
+            "accepted" if self.accepted else "",
         ]
         known = ", ".join(fact for fact in facts if fact)
         return (

@@ -187,6 +187,7 @@ class Transport:
             except DevinError as exc:
                 # A 2xx answer: a POST took effect even if what it returned cannot be read.
                 exc.maybe_applied = method != "GET"
+                exc.accepted = True
                 error = exc
         # Raised here, outside the except blocks, so nothing is chained to it.
         error.org, error.org_name, error.host = self.org, self.org_name, self.host
@@ -333,12 +334,14 @@ class Transport:
             pass  # raised below, outside the except block: the JSONDecodeError holds the body
         content_type = clip(response.headers.get("content-type", "no content type"), 60)
         body = clip(self.auth.redact(response.content.decode("utf-8", "replace")))
-        raise make_error(
+        error = make_error(
             Kind.NOT_JSON,
             status_code=response.status_code,
             detail=clip(f"{content_type}: {body}"),
             maybe_applied=method != "GET",
         )
+        error.accepted = True  # only a 2xx body is read: what it says is lost, not its status
+        raise error
 
     def _error_for(self, response: httpx.Response, method: str) -> DevinError:
         """The DevinError for an HTTP answer that is not 2xx."""

@@ -125,6 +125,7 @@ def _render_row(
     session: Session,
     *,
     problem: wording.ActionProblem | None = None,
+    note: str = "",
     flash: bool = False,
     counter: bool = False,
 ) -> HttpResponse:
@@ -132,6 +133,7 @@ def _render_row(
         "row": session,
         "actable_orgs": frozenset({session.org_id}),  # only its operators reach the actions
         "problem": problem,
+        "note": note,
         "flash": flash,
         "active_count": _active_count(list(visible_orgs(request.user).values_list("pk", flat=True)))
         if counter
@@ -152,9 +154,10 @@ def _act(request: AuthenticatedHttpRequest, pk: int, action: str) -> HttpRespons
         problem = wording.action_problem(action, result.error)
         return _render_row(request, result.session, problem=problem)
     if not request.htmx:
-        messages.success(request, f"{action.capitalize()}d “{result.session}”.")
+        done = f"{action.capitalize()}d “{result.session}”."
+        messages.success(request, f"{done} {result.note}" if result.note else done)
         return redirect(back_url(request))
-    return _render_row(request, result.session, flash=True, counter=True)
+    return _render_row(request, result.session, note=result.note, flash=True, counter=True)
 
 
 @require_POST
