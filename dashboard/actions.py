@@ -6,9 +6,10 @@ deadline; check the answer is about the session asked for; note whether the toke
 sessions; re-read the session for fresh badges in what is left of the deadline; store the newer
 of answer and re-read in one write; settle the attempt with its audit event (and the bulk item)
 in one transaction. An answer Devin accepted but that cannot be used is dealt with in
-`dashboard.answers` (re-read, or the row marked as the action leaves it): the action is done. A process killed anywhere in between leaves the attempt open, and
-`settle_open_attempts` (recovery) settles it by re-reading the session, so every action that may
-have reached Devin ends up in the audit trail.
+`dashboard.answers` (re-read, or the row marked as the action leaves it): the action is done.
+A process killed anywhere in between leaves the attempt open, and `settle_open_attempts`
+(recovery) settles it by re-reading the session, so every action that may have reached Devin
+ends up in the audit trail.
 
 Results are data; the words a person reads come from `dashboard.wording`.
 """

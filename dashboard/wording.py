@@ -114,6 +114,11 @@ def _misconfigured(exc: Misconfigured) -> str:
         )
     # The client leaves out the user info, which may hold a password.
     shown = "one with a user name or password" if "@" in exc.detail else repr(exc.detail)
+    if exc.reason:
+        return (
+            f"The API base URL {shown} for {who} is refused, so nothing was sent to it: "
+            f"{exc.reason} {_FIX_ON_ORGS_PAGE}"
+        )
     return (
         f"The API base URL for {who} must be an http(s) URL like https://api.devin.ai, "
         f"not {shown}. {_FIX_ON_ORGS_PAGE}"

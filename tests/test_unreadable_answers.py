@@ -161,7 +161,8 @@ def test_unarchive_and_terminate_likewise(
     fails = reread == "fails"
 
     unarchived = words(act(client, running, "unarchive", "other_org", fake, reread_fails=fails))
-    terminated = words(act(client, running, "terminate", "unreadable_body", fake, reread_fails=fails))
+    terminated = act(client, running, "terminate", "unreadable_body", fake, reread_fails=fails)
+    terminated = words(terminated)
 
     stored = Session.objects.get(pk=running.pk)
     assert (stored.is_archived, stored.status) == (False, "exit")
@@ -245,4 +246,5 @@ def test_a_bulk_run_archives_them_all_and_says_so(
         assert event.detail.startswith(f"bulk #{run_pk}: {ACCEPTED}{FAULTS[fault]}"), event.detail
     client = Client()
     client.force_login(operator)
-    assert "Done: 3 archived, 0 failed of 3." in words(client.get(f"/bulk/{run_pk}/").content.decode())
+    page = client.get(f"/bulk/{run_pk}/").content.decode()
+    assert "Done: 3 archived, 0 failed of 3." in words(page)

@@ -118,13 +118,18 @@ class Misconfigured(DevinError, ValueError):
 
     `field` names the setting ("base_url", "org_id" or "token"); `detail` is the offending value,
     clipped, never a token, and a URL's user info (which may hold a password) cut to "…@".
+    `reason`, when set, is why a well-formed base URL is refused (a link-local address...),
+    in the words the Organizations form uses.
     Also a ValueError (it is one), and a DevinError so that views that catch only DevinError
     show it instead of failing with a 500.
     """
 
-    def __init__(self, field: str, *, detail: str = "", org: str = "", org_name: str = "") -> None:
+    def __init__(
+        self, field: str, *, detail: str = "", org: str = "", org_name: str = "", reason: str = ""
+    ) -> None:
         super().__init__(Kind.MISCONFIGURED, detail=detail, org=org, org_name=org_name)
         self.field = field
+        self.reason = reason
 
     def _name(self) -> str:
         return f"{self.kind.value} {self.field}"
