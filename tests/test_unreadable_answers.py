@@ -21,6 +21,7 @@ from dashboard import sync
 from dashboard.models import ActionAttempt, AuditEvent, BulkItem, BulkRun, Organization, Session
 from fakedevin import FakeDevin
 from fakedevin.faults import OTHER_SESSION_ID
+from tests import test_archive
 from tests.test_bulk_workers import ENV, add_sessions, outcomes, start_run
 from tests.workers import wait_for, worker
 
@@ -45,17 +46,8 @@ def words(html: str) -> str:
     return " ".join(re.sub(r"<[^>]+>", " ", unescape(html)).split())
 
 
-@pytest.fixture
-def running(fake: FakeDevin, acme: Organization) -> Session:
-    created = fake.add_session(
-        "org-acme",
-        title="Fix flaky payments test",
-        status="running",
-        status_detail="working",
-        category="bug_fixing",
-    )
-    assert sync.sync_org(acme).state == "ok"
-    return Session.objects.get(org=acme, session_id=created["session_id"])
+# A running, categorised session with PRs, as the dashboard knows it.
+running = test_archive.running
 
 
 def act(
