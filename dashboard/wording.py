@@ -152,6 +152,8 @@ _SENT_NO_ANSWER: Final[dict[Kind, str]] = {
     Kind.UNDECODABLE: "Sent; Devin's answer could not be read; " + NEXT_SYNC,
     Kind.BAD_RESPONSE: "Sent; Devin's answer could not be used ({said}); " + NEXT_SYNC,
 }
+# A row whose action may have been applied, while a worker re-reads its org (the live refresh).
+REREADING = "Devin may have done it; re-reading…"
 NO_LONGER_IN_DASHBOARD = "No longer in the dashboard."
 INTERNAL_ERROR = "Internal error; see the server log."
 

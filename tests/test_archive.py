@@ -168,6 +168,9 @@ def test_sent_without_an_answer_says_so_and_audits_unknown(
     assert words in html, html
     assert "the next sync will show the result." in html
     assert "Nothing was changed" not in html
+    # A worker re-reads the org; the live poll brings the row.
+    assert "Devin may have done it; re-reading…" in html
+    assert Organization.objects.get(pk=running.org_id).live_refreshed_at is not None
     assert snapshot(running) == before  # what the dashboard knew, until a sync says otherwise
     event = AuditEvent.objects.get(action="archive")
     assert (event.outcome, event.session_id) == ("unknown", running.session_id)

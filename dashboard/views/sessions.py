@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import UTC, datetime
 from urllib.parse import urlencode
@@ -152,6 +153,10 @@ def _act(request: AuthenticatedHttpRequest, pk: int, action: str) -> HttpRespons
             return redirect(back_url(request))
         # The row as stored; a rate limit's words already say when to try again.
         problem = wording.action_problem(action, result.error)
+        if result.outcome is actions.Outcome.UNKNOWN and settings.LIVE_REFRESH_SECONDS:
+            # A worker re-reads the org (never this request): the live poll brings the row.
+            live.request_refresh(session.org)
+            problem = dataclasses.replace(problem, note=wording.REREADING)
         return _render_row(request, result.session, problem=problem)
     if not request.htmx:
         done = f"{action.capitalize()}d “{result.session}”."
