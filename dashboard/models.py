@@ -9,7 +9,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from dashboard import crypto, vocabulary
+from dashboard import baseurls, crypto, vocabulary
 
 if TYPE_CHECKING:
     from dashboard.devin import DevinClient
@@ -78,6 +78,12 @@ class Organization(models.Model):
         self.health_detail = ""
         self.health_checked_at = None
         self.can_manage = None
+
+    @property
+    def base_url_refused(self) -> str | None:
+        """Why the saved base URL may no longer be used (a rule added since it was saved), or
+        None. The client refuses it the same way: no request is ever sent to it."""
+        return baseurls.refusal(self.base_url)
 
     def client(self) -> DevinClient:
         """A Devin API client for this org. Raises CredentialDecryptError if the key is wrong."""

@@ -22,14 +22,7 @@ from dashboard.models import Organization, Session, SyncRun
 from fakedevin import FakeDevin
 from tests.test_hostile_data import page
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def no_tracebacks(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    yield
-    escaped = [r for r in caplog.records if r.exc_info or r.levelname in ("ERROR", "CRITICAL")]
-    assert escaped == [], [r.getMessage() for r in escaped]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_tracebacks")]
 
 
 def text(html: str) -> str:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import UTC, datetime
 from urllib.parse import urlencode
@@ -127,6 +128,7 @@ def _render_row(
     session: Session,
     *,
     problem: wording.ActionProblem | None = None,
+    note: str = "",
     flash: bool = False,
     counter: bool = False,
 ) -> HttpResponse:
@@ -134,6 +136,7 @@ def _render_row(
         "row": session,
         "actable_orgs": frozenset({session.org_id}),  # only its operators reach the actions
         "problem": problem,
+        "note": note,
         "flash": flash,
         "active_count": _active_count(list(visible_orgs(request.user).values_list("pk", flat=True)))
         if counter
@@ -152,11 +155,16 @@ def _act(request: AuthenticatedHttpRequest, pk: int, action: str) -> HttpRespons
             return redirect(back_url(request))
         # The row as stored; a rate limit's words already say when to try again.
         problem = wording.action_problem(action, result.error)
+        if result.outcome is actions.Outcome.UNKNOWN and settings.LIVE_REFRESH_SECONDS:
+            # A worker re-reads the org (never this request): the live poll brings the row.
+            live.request_refresh(session.org)
+            problem = dataclasses.replace(problem, note=wording.REREADING)
         return _render_row(request, result.session, problem=problem)
     if not request.htmx:
-        messages.success(request, f"{action.capitalize()}d “{result.session}”.")
+        done = f"{action.capitalize()}d “{result.session}”."
+        messages.success(request, f"{done} {result.note}" if result.note else done)
         return redirect(back_url(request))
-    return _render_row(request, result.session, flash=True, counter=True)
+    return _render_row(request, result.session, note=result.note, flash=True, counter=True)
 
 
 @require_POST
