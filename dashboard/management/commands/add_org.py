@@ -6,7 +6,7 @@ from django.core.management.base import CommandError, CommandParser
 from django.db import IntegrityError, transaction
 
 from dashboard import audit
-from dashboard.forms import OrgForm
+from dashboard.orgforms import OrgForm
 from dashboard.management.commands._credentials import (
     COMMAND_LINE,
     TokenCommand,
