@@ -223,7 +223,8 @@
       box = document.createElement("div");
       box.id = "toast";
       box.className = "toast";
-      box.setAttribute("role", "status");
+      // The region is polite and always there; the toast inside it is the status (an empty
+      // status on every page would be one more, empty, landmark-like thing to skip).
       box.setAttribute("aria-live", "polite");
       box.addEventListener("mouseenter", () => clearTimeout(toastTimer));
       box.addEventListener("focusin", () => clearTimeout(toastTimer));
@@ -238,18 +239,21 @@
     toastTimer = setTimeout(() => toastBox().replaceChildren(), TOAST_MS);
   }
   function toast(kind, row) {
-    const box = toastBox();
+    const status = document.createElement("div");
+    status.setAttribute("role", "status");
+    status.className = "toast-body";
     const text = document.createElement("span");
     text.textContent = kind === "archive" ? "Archived" : "Unarchived";
-    box.replaceChildren(text);
+    status.append(text);
     if (kind === "archive" && Array.from(row.querySelectorAll("button[hx-post]")).some(isUnarchiveButton)) {
       const undo = document.createElement("button");
       undo.type = "button";
       undo.className = "button small";
       undo.textContent = "Undo";
       undo.dataset.undo = row.id;
-      box.append(" · ", undo);
+      status.append(" · ", undo);
     }
+    toastBox().replaceChildren(status);
     hideToastLater();
   }
   function undoLast() {
@@ -386,6 +390,9 @@
     if (event.key === "Escape") return escape(event);
     if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
     if (typing(event.target) || document.querySelector("dialog[open]")) return;
+    // The session panel covers the list: its rows are not for moving through meanwhile.
+    const panel = document.getElementById("session-panel");
+    if (panel && !panel.hidden && event.key !== "?") return;
     let done = true;
     switch (event.key) {
       case "j": moveRow(1); break;
