@@ -163,6 +163,8 @@
   // A row's button disables itself during its request (focus falls to <body>), and the answer
   // replaces the whole row. Remember, per request, which row had focus, and put it back after the
   // swap; a request from a row that did not have focus (or focus that moved on meanwhile) is left.
+  // Not before htmx:afterSettle: until then htmx has not wired the new row's buttons, and an Enter
+  // on one would submit its plain form.
   const pending = new WeakMap();
   document.addEventListener("htmx:beforeRequest", (event) => {
     const row = rowOf(event.detail.elt);
@@ -170,7 +172,7 @@
     const kind = isArchiveButton(event.detail.elt) ? "archive" : isUnarchiveButton(event.detail.elt) ? "unarchive" : "";
     pending.set(event.detail.xhr, { id: row.id, focused: row.contains(document.activeElement), kind });
   });
-  document.addEventListener("htmx:afterSwap", (event) => {
+  document.addEventListener("htmx:afterSettle", (event) => {
     const asked = pending.get(event.detail.xhr);
     if (!asked || asked.done) return;
     const row = document.getElementById(asked.id);
@@ -194,7 +196,7 @@
     const controls = Array.from(row.querySelectorAll("a[href], button, input, [tabindex]"));
     oobFocus = { id: row.id, index: controls.indexOf(document.activeElement) };
   });
-  document.addEventListener("htmx:oobAfterSwap", () => {
+  document.addEventListener("htmx:afterSettle", () => {
     if (!oobFocus) return;
     const row = document.getElementById(oobFocus.id);
     const index = oobFocus.index;
