@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from playwright.sync_api import Dialog, Locator, Page, expect
+from playwright.sync_api import Dialog, Locator, Page, Route, expect
 
 from dashboard import sync
 from dashboard.models import Session
@@ -24,9 +24,7 @@ SEARCH = 'input[name="q"]:not([type="hidden"])'
 def trio(fake: Any, acme: Any) -> list[Session]:
     """Three running sessions of acme that a search for "Keyboard" finds, and nothing else."""
     ids = [
-        fake.add_session("org-acme", title=f"Keyboard drill {name}", status="running")[
-            "session_id"
-        ]
+        fake.add_session("org-acme", title=f"Keyboard drill {name}", status="running")["session_id"]
         for name in ("one", "two", "three")
     ]
     sync.sync_org(acme)
@@ -159,8 +157,13 @@ def test_a_swap_does_not_steal_focus_that_moved_on(
 ) -> None:
     login_as(page, operator)
     listing(page, live_server)
+
     # Slow the archive down so that the focus moves on before the answer comes.
-    page.route("**/archive/", lambda route: (page.wait_for_timeout(600), route.continue_()))
+    def slowly(route: Route) -> None:
+        page.wait_for_timeout(600)
+        route.continue_()
+
+    page.route("**/archive/", slowly)
     row = page.locator(f"#session-{trio[0].pk}")
     row.get_by_role("button", name="Archive").click()
     search = page.locator(SEARCH)
