@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db.models import Model, QuerySet
+from django.db.models import Model, Q, QuerySet
 from django.http import QueryDict
 
 from dashboard import search, vocabulary
@@ -30,7 +30,8 @@ STATUS_DETAILS = list(vocabulary.STATUS_DETAILS)
 CATEGORIES = list(vocabulary.CATEGORIES)
 ORIGINS = list(vocabulary.ORIGINS)
 PR_STATES = list(vocabulary.PR_STATES)
-ARCHIVED = {"active": "Active", "archived": "Archived", "all": "All"}
+# "active" in links means not archived (it says nothing about whether Devin is running).
+ARCHIVED = {"active": "Not archived", "archived": "Archived", "all": "Archived or not"}
 # "No open PR" and "All PRs merged or closed" serve retention rules (dashboard.rules) as well.
 UNSETTLED_PRS = ("open", "draft")
 PR_FILTERS = {
@@ -43,26 +44,77 @@ PR_FILTERS = {
 SORTS = {"updated": "updated_at", "created": "created_at", "acus": "acus_consumed"}
 SORT_LABELS = {"updated": "Last updated", "created": "Created", "acus": "ACUs"}
 # Parameters that choose *which* sessions; the rest (sort, cursor) only order and page them.
-FILTER_KEYS = ("org", "status", "detail", "category", "archived", "pr", "tag", "origin", "q")
+# The view is not one of them: clearing the filters keeps it.
+FILTER_KEYS = (
+    "org",
+    "status",
+    "detail",
+    "category",
+    "archived",
+    "pr",
+    "tag",
+    "origin",
+    "user",
+    "q",
+)
+# The views (vocabulary.VIEWS), as conditions. "" is no view chosen: the page picks the first
+# that is not empty (or "all" under a filter); every other reader (bulk, rules) applies none.
+VIEW_CONDITIONS = {
+    "attention": Q(status="error")
+    | Q(status_detail__in=(*vocabulary.ATTENTION_DETAILS, "error"))
+    | Q(status_detail="finished", pr_states__contains="|open|"),
+    "running": Q(status__in=vocabulary.RUNNING_STATUSES),
+    "finished": Q(status__in=vocabulary.ENDED_STATUSES),
+    "all": Q(),
+    "archived": Q(),
+}
+VIEW_CHOICES = [("", "Default"), *((v.value, v.label) for v in vocabulary.VIEWS.values())]
 # Counts (the header's active sessions, the results' matches) are exact up to this many, then
 # "10,000+". An exact COUNT reads every matching index entry, and more for a filter no index
 # covers: at 1M sessions 48-60 ms for the active ones, 0.4 s for a category (docs/performance.md).
 # A bulk archive takes 10,000 at most too.
 COUNT_CAP = 10_000
+# The views' and status chips' counts (a dozen a page, the nav's too) stop sooner: a triage hint
+# needs no more, and each then reads at most this many index rows (docs/performance.md).
+VIEW_COUNT_CAP = 1_000
 
 
-def count_upto(qs: QuerySet[Session]) -> int:
+def count_upto(qs: QuerySet[Session], cap: int = COUNT_CAP) -> int:
     """How many rows `qs` has, counting no further than one past the cap."""
-    return qs[: COUNT_CAP + 1].count()
+    return qs[: cap + 1].count()
 
 
-def count_label(count: int) -> str:
-    return f"{COUNT_CAP:,}+" if count > COUNT_CAP else str(count)
+def count_label(count: int, cap: int = COUNT_CAP) -> str:
+    return f"{cap:,}+" if count > cap else str(count)
 
 
-def capped_count(qs: QuerySet[Session]) -> str:
+def capped_count(qs: QuerySet[Session], cap: int = COUNT_CAP) -> str:
     """How many rows `qs` has, as the counter shows it."""
-    return count_label(count_upto(qs))
+    return count_label(count_upto(qs, cap), cap)
+
+
+def view_sessions[M: Model](qs: QuerySet[M], view: str, archived: str = "active") -> QuerySet[M]:
+    """`qs` narrowed to a view; `archived` (the filter) applies to every view but "archived"."""
+    if view == "archived":
+        archived = "archived"
+    if archived != "all":
+        qs = qs.filter(is_archived=archived == "archived")
+    return qs.filter(VIEW_CONDITIONS.get(view, Q()))
+
+
+def view_counts(qs: QuerySet[Session]) -> dict[str, int]:
+    """Each view's count among `qs`, up to VIEW_COUNT_CAP + 1 (one capped COUNT each)."""
+    return {view: count_upto(view_sessions(qs, view), VIEW_COUNT_CAP) for view in vocabulary.VIEWS}
+
+
+def status_counts(qs: QuerySet[Session], statuses: list[str]) -> dict[str, int]:
+    """Each status's count among `qs`, up to VIEW_COUNT_CAP + 1 (each an index seek)."""
+    return {s: count_upto(qs.filter(status=s), VIEW_COUNT_CAP) for s in statuses}
+
+
+def attention_count(qs: QuerySet[Session]) -> str:
+    """The sessions of `qs` that need a person, as the nav counter shows it."""
+    return capped_count(view_sessions(qs, "attention"), VIEW_COUNT_CAP)
 
 
 def choices(known: list[str], chosen: list[str] | str) -> list[tuple[str, str]]:
@@ -173,7 +225,10 @@ class SessionFilters(FilterForm):
     pr = FallbackChoiceField(PR_FILTERS.items(), "any")
     tag = TextField(100, strip=True)
     origin = TextField(200)
+    # Who started the session (Devin's user_id).
+    user = TextField(200, strip=True)
     q = TextField(200, strip=True)
+    view = FallbackChoiceField(VIEW_CHOICES, "")
     sort = FallbackChoiceField(SORT_LABELS.items(), "updated")
     lookups: ClassVar[dict[str, str]] = {
         "org": "org_id",
@@ -181,6 +236,7 @@ class SessionFilters(FilterForm):
         "detail": "status_detail",
         "category": "category",
         "origin": "origin",
+        "user": "user_id",
     }
 
     def __init__(
@@ -198,11 +254,15 @@ class SessionFilters(FilterForm):
     def keyset(self) -> Keyset:
         return SORT_KEYSETS[self.cleaned_data["sort"]]
 
+    @property
+    def is_filtered(self) -> bool:
+        """Whether a filter is on (a view alone is not one)."""
+        return bool(self.pairs(sort="", view=""))
+
     def apply[M: Model](self, qs: QuerySet[M]) -> QuerySet[M]:
         qs = super().apply(qs)
         f = self.cleaned_data
-        if f["archived"] != "all":
-            qs = qs.filter(is_archived=f["archived"] == "archived")
+        qs = view_sessions(qs, f["view"] or "all", f["archived"])
         if f["pr"] == "none":
             qs = qs.filter(pr_states="")
         elif f["pr"] in ("no_open", "settled"):
