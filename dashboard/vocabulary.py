@@ -176,16 +176,18 @@ def session_badge(status: str, detail: str | None, pr_states: Iterable[str | Non
     """A session's badge colour: attention for a finished session with an open PR too."""
     if finished_with_open_pr(detail, pr_states):
         return ATTENTION
+    if detail == "error":
+        return BAD
     return status_badge(status, detail)
 
 
 # What each colour means, in the legend beside the sessions table (and nothing else).
 LEGEND = (
-    (ATTENTION, "Needs a person: waiting for an answer or an approval, or finished with an open PR"),
-    (BAD, "Error"),
-    (INFO, "Devin is working"),
-    (OK, "Finished (nothing left open)"),
-    (NEUTRAL, "New, suspended or exited: nothing to do"),
+    (ATTENTION, "Needs attention", "waiting for an answer or approval, or done with an open PR"),
+    (BAD, "Error", "it stopped on an error"),
+    (INFO, "Working", "Devin is at work"),
+    (OK, "Finished", "Devin is done and no PR is left open"),
+    (NEUTRAL, "Calm", "new, suspended (by request or inactivity) or exited: nothing to do"),
 )
 
 
@@ -219,10 +221,10 @@ ATTENTION_DETAILS = tuple(v for v, t in RUNNING_DETAILS.items() if t.needs_human
 _PR_PATH = re.compile(r"^/(?P<repo>.+?)/(?:-/)?(?:pulls?|merge_requests)/(?P<number>\d+)(?:/|$)")
 
 
-def pr_ref(url: str | None) -> str:
+def pr_ref(url: object) -> str:
     """`https://github.com/acme/api/pull/123` -> `api#123`, GitLab's merge requests alike;
     anything else: the URL's last part (the full URL goes in the badge's title)."""
-    url = (url or "").strip()
+    url = url.strip() if isinstance(url, str) else ""
     try:
         path = urlsplit(url).path
     except ValueError:

@@ -25,7 +25,7 @@ def ids_on_page(client: Client, query: str = "") -> list[str]:
     response = client.get("/" + (f"?{query}" if query else ""))
     assert response.status_code == 200
     html = response.content.decode()
-    return [part.split("<")[0] for part in html.split('<span class="detail mono">')[1:]]
+    return re.findall(r'<span class="detail mono s-id" title="[^"]*">([^<]*)<', html)
 
 
 def login(client: Client, user: Any) -> Client:
