@@ -80,16 +80,17 @@ COUNT_CAP = 10_000
 VIEW_COUNT_CAP = 1_000
 
 
-def count_upto(qs: QuerySet[Session], cap: int = COUNT_CAP) -> int:
-    """How many rows `qs` has, counting no further than one past the cap."""
-    return qs[: cap + 1].count()
+def count_upto(qs: QuerySet[Session], cap: int | None = None) -> int:
+    """How many rows `qs` has, counting no further than one past the cap (COUNT_CAP)."""
+    return qs[: (cap or COUNT_CAP) + 1].count()
 
 
-def count_label(count: int, cap: int = COUNT_CAP) -> str:
+def count_label(count: int, cap: int | None = None) -> str:
+    cap = cap or COUNT_CAP
     return f"{cap:,}+" if count > cap else str(count)
 
 
-def capped_count(qs: QuerySet[Session], cap: int = COUNT_CAP) -> str:
+def capped_count(qs: QuerySet[Session], cap: int | None = None) -> str:
     """How many rows `qs` has, as the counter shows it."""
     return count_label(count_upto(qs, cap), cap)
 
@@ -109,7 +110,7 @@ def counts_upto(named: dict[str, QuerySet[Session]], cap: int) -> dict[str, int]
     if not named:
         return {}
     parts: list[str] = []
-    params: list[object] = []
+    params: list[Any] = []
     for qs in named.values():
         sql, part_params = qs.values("pk")[: cap + 1].query.sql_with_params()
         parts.append(f"(SELECT COUNT(*) FROM ({sql}) AS capped)")
@@ -121,16 +122,22 @@ def counts_upto(named: dict[str, QuerySet[Session]], cap: int) -> dict[str, int]
 
 
 def view_counts(
-    qs: QuerySet[Session] | None, in_view: QuerySet[Session] | None
+    qs: QuerySet[Session] | None, in_view: QuerySet[Session] | None, statuses: list[str]
 ) -> tuple[dict[str, int], dict[str, int]]:
-    """Each view's count among `qs` and each status's among `in_view` (the view shown), up to
-    VIEW_COUNT_CAP + 1: a dozen capped counts in one query. None: not counted."""
+    """Each view's count among `qs` and each of `statuses`' among `in_view` (the view shown),
+    up to VIEW_COUNT_CAP + 1: a dozen capped counts in one query. None: not counted."""
     named = {view: view_sessions(qs, view) for view in vocabulary.VIEWS} if qs is not None else {}
     if in_view is not None:
-        named.update({f"status:{s}": in_view.filter(status=s) for s in STATUSES})
+        named.update({f"status:{s}": in_view.filter(status=s) for s in statuses})
     counts = counts_upto(named, VIEW_COUNT_CAP)
     views = {view: counts[view] for view in vocabulary.VIEWS if view in counts}
-    return views, {s: counts[f"status:{s}"] for s in STATUSES if f"status:{s}" in counts}
+    return views, {s: counts[f"status:{s}"] for s in statuses if f"status:{s}" in counts}
+
+
+def view_statuses(view: str, chosen: list[str]) -> list[str]:
+    """The status chips of a view: its statuses, and any chosen in the link."""
+    known = list(vocabulary.VIEW_STATUSES.get(view, STATUSES))
+    return known + [s for s in chosen if s not in known]
 
 
 def attention_count(qs: QuerySet[Session]) -> str:

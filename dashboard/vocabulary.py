@@ -216,6 +216,14 @@ VIEWS = {
 RUNNING_STATUSES = ("new", "claimed", "running", "resuming")
 ENDED_STATUSES = ("exit", "suspended")
 ATTENTION_DETAILS = tuple(v for v, t in RUNNING_DETAILS.items() if t.needs_human)
+# The status chips each view offers: the statuses its sessions have.
+VIEW_STATUSES = {
+    "attention": ("running", "error"),
+    "running": RUNNING_STATUSES,
+    "finished": ENDED_STATUSES,
+    "all": tuple(STATUSES),
+    "archived": tuple(STATUSES),
+}
 
 # github.com/owner/repo/pull/1, gitlab.com/group/sub/repo/-/merge_requests/1 (and similar hosts).
 _PR_PATH = re.compile(r"^/(?P<repo>.+?)/(?:-/)?(?:pulls?|merge_requests)/(?P<number>\d+)(?:/|$)")

@@ -133,7 +133,7 @@ def session_cells(row: Session, actable_orgs: Collection[int]) -> dict[str, obje
                 "url": pr.get("pr_url"),
                 "badge": vocabulary.pr_badge(pr.get("pr_state")),
                 "ref": vocabulary.pr_ref(pr.get("pr_url")),
-                "label": vocabulary.label(pr.get("pr_state") or "unknown").lower(),
+                "label": vocabulary.label(pr.get("pr_state") or "unknown"),
             }
             for pr in row.pull_requests
         ],

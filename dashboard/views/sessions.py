@@ -46,12 +46,14 @@ def sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
     # A link with filters and no view means every view; a bare visit, the first with rows.
     view = chosen["view"] or ("all" if f.is_filtered else "")
     in_view = filters.view_sessions(scope, view, chosen["archived"]) if view else None
-    counts, status_counts = filters.view_counts(scope, in_view) if orgs else ({}, {})
+    chips = filters.view_statuses(view, chosen["status"])
+    counts, status_counts = filters.view_counts(scope, in_view, chips) if orgs else ({}, {})
     if not view:
         view = next((v for v in vocabulary.VIEWS if counts.get(v)), "all")
         chosen["view"] = view  # the links and the pushed URL keep it, whatever counts say later
         in_view = filters.view_sessions(scope, view)
-        status_counts = filters.view_counts(None, in_view)[1] if orgs else {}
+        chips = filters.view_statuses(view, chosen["status"])
+        status_counts = filters.view_counts(None, in_view, chips)[1] if orgs else {}
     matching = f.apply(base)
     total = filters.count_upto(matching) if orgs else 0
     # `raw`, the full JSON and most of a row's bytes, is never shown: it stays in the database.
@@ -94,8 +96,8 @@ def sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
         "clear_query": f.query(**dict.fromkeys(filters.FILTER_KEYS, "")),
         "any_sessions": total > 0 or (orgs and base.exists()),
         "status_choices": [
-            (value, text, filters.count_label(status_counts.get(value, 0), cap))
-            for value, text in filters.choices(filters.STATUSES, chosen["status"])
+            (value, filters.label(value), filters.count_label(status_counts.get(value, 0), cap))
+            for value in chips
         ],
         "detail_choices": filters.choices(filters.STATUS_DETAILS, chosen["detail"]),
         "category_choices": filters.choices(filters.CATEGORIES, chosen["category"]),
