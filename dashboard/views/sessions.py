@@ -94,6 +94,8 @@ def sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
         "next_query": f.query(after=page.next_cursor) if page and page.next_cursor else "",
         "first_query": f.query() if chosen["after"] else "",
         "clear_query": f.query(**dict.fromkeys(filters.FILTER_KEYS, "")),
+        # An empty view under a filter: the same filter in every view that is not archived.
+        "all_query": f.query(view="all") if view not in ("all", "archived") and not total else "",
         "any_sessions": total > 0 or (orgs and base.exists()),
         "status_choices": [
             (value, filters.label(value), filters.count_label(status_counts.get(value, 0), cap))
