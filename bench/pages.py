@@ -23,7 +23,11 @@ from dashboard.models import Session
 # size (the seed's mix: running ~25% of sessions, waiting_for_user ~4%, bug_fixing ~7%,
 # archived ~15%, PR merged ~20%, tag "urgent" ~17%, slack ~25%).
 VIEWS = {
+    # The first view with sessions: Needs attention (the seed's waiting, erring and finished
+    # sessions with an open PR), with the counts of every view and of its status chips.
     "default": "",
+    "all": "view=all",
+    "running_view": "view=running",
     "status": "status=running",
     "detail": "detail=waiting_for_user",
     "category": "category=bug_fixing",
@@ -72,7 +76,8 @@ def _deep_url(h: Harness, size: Size, sort: str) -> str:
     keyset = filters.SORT_KEYSETS[sort]
     active = Session.objects.using(size.alias).filter(is_archived=False)
     before = keyset.order(active)[(h.plan.deep_page - 1) * settings.SESSIONS_PER_PAGE - 1]
-    query = f"after={keyset.cursor(before)}" + ("" if sort == "updated" else f"&sort={sort}")
+    query = f"after={keyset.cursor(before)}&view=all"
+    query += "" if sort == "updated" else f"&sort={sort}"
     return f"/?{query}"
 
 

@@ -5,7 +5,7 @@ from typing import Any
 from django.http import HttpRequest
 
 from dashboard.access import is_site_admin, visible_orgs
-from dashboard.filters import capped_count
+from dashboard.filters import attention_count
 from dashboard.models import Session
 
 
@@ -14,8 +14,8 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     if user is None or not user.is_authenticated:
         return {"is_site_admin": False}
 
-    def active_count() -> str:
+    def needs_attention() -> str:
         # Called only if the page shows the counter and the view did not count already.
-        return capped_count(Session.objects.filter(org__in=visible_orgs(user), is_archived=False))
+        return attention_count(Session.objects.filter(org__in=visible_orgs(user)))
 
-    return {"is_site_admin": is_site_admin(user), "active_count": active_count}
+    return {"is_site_admin": is_site_admin(user), "attention_count": needs_attention}

@@ -14,7 +14,8 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db.models import Model, QuerySet
+from django.db import connection
+from django.db.models import Model, Q, QuerySet
 from django.http import QueryDict
 
 from dashboard import search, vocabulary
@@ -30,7 +31,8 @@ STATUS_DETAILS = list(vocabulary.STATUS_DETAILS)
 CATEGORIES = list(vocabulary.CATEGORIES)
 ORIGINS = list(vocabulary.ORIGINS)
 PR_STATES = list(vocabulary.PR_STATES)
-ARCHIVED = {"active": "Active", "archived": "Archived", "all": "All"}
+# "active" in links means not archived (it says nothing about whether Devin is running).
+ARCHIVED = {"active": "Not archived", "archived": "Archived", "all": "Archived or not"}
 # "No open PR" and "All PRs merged or closed" serve retention rules (dashboard.rules) as well.
 UNSETTLED_PRS = ("open", "draft")
 PR_FILTERS = {
@@ -43,26 +45,104 @@ PR_FILTERS = {
 SORTS = {"updated": "updated_at", "created": "created_at", "acus": "acus_consumed"}
 SORT_LABELS = {"updated": "Last updated", "created": "Created", "acus": "ACUs"}
 # Parameters that choose *which* sessions; the rest (sort, cursor) only order and page them.
-FILTER_KEYS = ("org", "status", "detail", "category", "archived", "pr", "tag", "origin", "q")
+# The view is not one of them: clearing the filters keeps it.
+FILTER_KEYS = (
+    "org",
+    "status",
+    "detail",
+    "category",
+    "archived",
+    "pr",
+    "tag",
+    "origin",
+    "user",
+    "q",
+)
+# The views (vocabulary.VIEWS), as conditions. "" is no view chosen: the page picks the first
+# that is not empty (or "all" under a filter); every other reader (bulk, rules) applies none.
+VIEW_CONDITIONS = {
+    "attention": Q(status="error")
+    | Q(status_detail__in=(*vocabulary.ATTENTION_DETAILS, "error"))
+    | Q(status_detail="finished", pr_states__contains="|open|"),
+    "running": Q(status__in=vocabulary.RUNNING_STATUSES),
+    "finished": Q(status__in=vocabulary.ENDED_STATUSES),
+    "all": Q(),
+    "archived": Q(),
+}
+VIEW_CHOICES = [("", "Default"), *((v.value, v.label) for v in vocabulary.VIEWS.values())]
 # Counts (the header's active sessions, the results' matches) are exact up to this many, then
 # "10,000+". An exact COUNT reads every matching index entry, and more for a filter no index
 # covers: at 1M sessions 48-60 ms for the active ones, 0.4 s for a category (docs/performance.md).
 # A bulk archive takes 10,000 at most too.
 COUNT_CAP = 10_000
+# The views' and status chips' counts (a dozen a page, the nav's too) stop sooner: a triage hint
+# needs no more, and each then reads at most this many index rows (docs/performance.md).
+VIEW_COUNT_CAP = 1_000
 
 
-def count_upto(qs: QuerySet[Session]) -> int:
-    """How many rows `qs` has, counting no further than one past the cap."""
-    return qs[: COUNT_CAP + 1].count()
+def count_upto(qs: QuerySet[Session], cap: int | None = None) -> int:
+    """How many rows `qs` has, counting no further than one past the cap (COUNT_CAP)."""
+    return qs[: (cap or COUNT_CAP) + 1].count()
 
 
-def count_label(count: int) -> str:
-    return f"{COUNT_CAP:,}+" if count > COUNT_CAP else str(count)
+def count_label(count: int, cap: int | None = None) -> str:
+    cap = cap or COUNT_CAP
+    return f"{cap:,}+" if count > cap else str(count)
 
 
-def capped_count(qs: QuerySet[Session]) -> str:
+def capped_count(qs: QuerySet[Session], cap: int | None = None) -> str:
     """How many rows `qs` has, as the counter shows it."""
-    return count_label(count_upto(qs))
+    return count_label(count_upto(qs, cap), cap)
+
+
+def view_sessions[M: Model](qs: QuerySet[M], view: str, archived: str = "active") -> QuerySet[M]:
+    """`qs` narrowed to a view; `archived` (the filter) applies to every view but "archived"."""
+    if view == "archived":
+        archived = "archived"
+    if archived != "all":
+        qs = qs.filter(is_archived=archived == "archived")
+    return qs.filter(VIEW_CONDITIONS.get(view, Q()))
+
+
+def counts_upto(named: dict[str, QuerySet[Session]], cap: int) -> dict[str, int]:
+    """count_upto of each queryset, all in one query (one round trip, each count still capped
+    and still the index seek its own query would be)."""
+    if not named:
+        return {}
+    parts: list[str] = []
+    params: list[Any] = []
+    for qs in named.values():
+        sql, part_params = qs.values("pk")[: cap + 1].query.sql_with_params()
+        parts.append(f"(SELECT COUNT(*) FROM ({sql}) AS capped)")
+        params.extend(part_params)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(parts), params)
+        row = cursor.fetchone()
+    return dict(zip(named, row, strict=True))
+
+
+def view_counts(
+    qs: QuerySet[Session] | None, in_view: QuerySet[Session] | None, statuses: list[str]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Each view's count among `qs` and each of `statuses`' among `in_view` (the view shown),
+    up to VIEW_COUNT_CAP + 1: a dozen capped counts in one query. None: not counted."""
+    named = {view: view_sessions(qs, view) for view in vocabulary.VIEWS} if qs is not None else {}
+    if in_view is not None:
+        named.update({f"status:{s}": in_view.filter(status=s) for s in statuses})
+    counts = counts_upto(named, VIEW_COUNT_CAP)
+    views = {view: counts[view] for view in vocabulary.VIEWS if view in counts}
+    return views, {s: counts[f"status:{s}"] for s in statuses if f"status:{s}" in counts}
+
+
+def view_statuses(view: str, chosen: list[str]) -> list[str]:
+    """The status chips of a view: its statuses, and any chosen in the link."""
+    known = list(vocabulary.VIEW_STATUSES.get(view, STATUSES))
+    return known + [s for s in chosen if s not in known]
+
+
+def attention_count(qs: QuerySet[Session]) -> str:
+    """The sessions of `qs` that need a person, as the nav counter shows it."""
+    return capped_count(view_sessions(qs, "attention"), VIEW_COUNT_CAP)
 
 
 def choices(known: list[str], chosen: list[str] | str) -> list[tuple[str, str]]:
@@ -173,7 +253,10 @@ class SessionFilters(FilterForm):
     pr = FallbackChoiceField(PR_FILTERS.items(), "any")
     tag = TextField(100, strip=True)
     origin = TextField(200)
+    # Who started the session (Devin's user_id).
+    user = TextField(200, strip=True)
     q = TextField(200, strip=True)
+    view = FallbackChoiceField(VIEW_CHOICES, "")
     sort = FallbackChoiceField(SORT_LABELS.items(), "updated")
     lookups: ClassVar[dict[str, str]] = {
         "org": "org_id",
@@ -181,6 +264,7 @@ class SessionFilters(FilterForm):
         "detail": "status_detail",
         "category": "category",
         "origin": "origin",
+        "user": "user_id",
     }
 
     def __init__(
@@ -198,11 +282,15 @@ class SessionFilters(FilterForm):
     def keyset(self) -> Keyset:
         return SORT_KEYSETS[self.cleaned_data["sort"]]
 
+    @property
+    def is_filtered(self) -> bool:
+        """Whether a filter is on (a view alone is not one)."""
+        return bool(self.pairs(sort="", view=""))
+
     def apply[M: Model](self, qs: QuerySet[M]) -> QuerySet[M]:
         qs = super().apply(qs)
         f = self.cleaned_data
-        if f["archived"] != "all":
-            qs = qs.filter(is_archived=f["archived"] == "archived")
+        qs = view_sessions(qs, f["view"] or "all", f["archived"])
         if f["pr"] == "none":
             qs = qs.filter(pr_states="")
         elif f["pr"] in ("no_open", "settled"):

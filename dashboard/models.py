@@ -188,6 +188,16 @@ class Session(models.Model):
                 name="session_insight",
             ),
             models.Index(fields=["org", "-acus_consumed"], name="session_org_acus"),
+            # The sessions page's view and status counts within one org read only this index.
+            models.Index(
+                fields=["org", "is_archived", "status", "status_detail", "pr_states"],
+                name="session_org_status",
+            ),
+            # The "started by" filter pages in index order and counts from the index alone.
+            models.Index(
+                fields=["user_id", "is_archived", "-updated_at", "-id", "org"],
+                name="session_user_updated",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,21 +1,29 @@
 """The Devin API's enums in words: each value's label, badge colour and whether it needs a human.
 
 Statuses, status details, categories, origins and PR states are listed here once; the filter
-menus, badges, labels and the live view read them from here. Every enum is open (the API may add
+menus, badges, labels, the sessions page's views and the live view read them from here.
+
+One colour language: ATTENTION (amber) only for a session that waits on a person (a question, an
+approval, or a finished session's open pull request), BAD (red) for errors, INFO (blue) while
+Devin works, OK (green) for a finished piece of work, NEUTRAL for everything calm (a normal end,
+a suspension by request or inactivity, a new session). Every enum is open (the API may add
 values): an unknown value gets the neutral badge and a label made from its own words, never an
 error.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 # Badge colours, as the `badge-<colour>` classes of static/css/app.css name them.
 NEUTRAL = "neutral"
 INFO = "info"
 OK = "ok"
 WARN = "warn"
+ATTENTION = WARN  # the one meaning of the amber badge: a person is needed
 BAD = "bad"
 MERGED = "merged"
 
@@ -40,8 +48,9 @@ STATUSES = _terms(
     Term("claimed", "Claimed", INFO),
     Term("running", "Running", INFO),
     Term("resuming", "Resuming", INFO),
-    Term("suspended", "Suspended", WARN),
-    Term("exit", "Exit", OK),
+    # A suspension (asked for, or after inactivity) and an exit are normal ends: calm.
+    Term("suspended", "Suspended"),
+    Term("exit", "Exit"),
     Term("error", "Error", BAD, needs_human=True),
 )
 # Statuses that end a session: it no longer changes by itself. Any other known status may still
@@ -53,8 +62,8 @@ LIVE_STATUSES = frozenset(STATUSES) - FINAL_STATUSES
 # The details of other statuses keep their status's colour (status_badge).
 RUNNING_DETAILS = _terms(
     Term("working", "Working", INFO),
-    Term("waiting_for_user", "Waiting for user", WARN, needs_human=True),
-    Term("waiting_for_approval", "Waiting for approval", WARN, needs_human=True),
+    Term("waiting_for_user", "Waiting for user", ATTENTION, needs_human=True),
+    Term("waiting_for_approval", "Waiting for approval", ATTENTION, needs_human=True),
     Term("finished", "Finished", OK),
 )
 STATUS_DETAILS = {
@@ -112,7 +121,7 @@ PR_STATES = _terms(
     Term("open", "Open", OK),
     Term("draft", "Draft"),
     Term("merged", "Merged", MERGED),
-    Term("closed", "Closed", BAD),
+    Term("closed", "Closed"),
     Term(PR_UNKNOWN, "Unknown"),
 )
 
@@ -161,3 +170,74 @@ def needs_human(status: str, detail: str | None = "") -> bool:
 def finished_with_open_pr(detail: str | None, pr_states: Iterable[str | None]) -> bool:
     """Devin is done and a pull request is still open: it waits for a review."""
     return detail == "finished" and "open" in pr_states
+
+
+def session_badge(status: str, detail: str | None, pr_states: Iterable[str | None]) -> str:
+    """A session's badge colour: attention for a finished session with an open PR too."""
+    if finished_with_open_pr(detail, pr_states):
+        return ATTENTION
+    if detail == "error":
+        return BAD
+    return status_badge(status, detail)
+
+
+# What each colour means, in the legend beside the sessions table (and nothing else).
+LEGEND = (
+    (ATTENTION, "Needs attention", "waiting for an answer or approval, or done with an open PR"),
+    (BAD, "Error", "it stopped on an error"),
+    (INFO, "Working", "Devin is at work"),
+    (OK, "Finished", "Devin is done and no PR is left open"),
+    (NEUTRAL, "Calm", "new, suspended (by request or inactivity) or exited: nothing to do"),
+)
+
+
+@dataclass(frozen=True)
+class View:
+    value: str
+    label: str
+    title: str
+
+
+# The sessions page's views, in the order it offers them: who needs a human comes first.
+VIEWS = {
+    view.value: view
+    for view in (
+        View(
+            "attention",
+            "Needs attention",
+            "Waiting for user or approval, errors, and finished sessions with an open PR",
+        ),
+        View("running", "Running", "New, claimed, running or resuming"),
+        View("finished", "Finished", "Exited or suspended"),
+        View("all", "All", "Every session that is not archived"),
+        View("archived", "Archived", "Archived sessions"),
+    )
+}
+RUNNING_STATUSES = ("new", "claimed", "running", "resuming")
+ENDED_STATUSES = ("exit", "suspended")
+ATTENTION_DETAILS = tuple(v for v, t in RUNNING_DETAILS.items() if t.needs_human)
+# The status chips each view offers: the statuses its sessions have.
+VIEW_STATUSES = {
+    "attention": ("running", "error"),
+    "running": RUNNING_STATUSES,
+    "finished": ENDED_STATUSES,
+    "all": tuple(STATUSES),
+    "archived": tuple(STATUSES),
+}
+
+# github.com/owner/repo/pull/1, gitlab.com/group/sub/repo/-/merge_requests/1 (and similar hosts).
+_PR_PATH = re.compile(r"^/(?P<repo>.+?)/(?:-/)?(?:pulls?|merge_requests)/(?P<number>\d+)(?:/|$)")
+
+
+def pr_ref(url: object) -> str:
+    """`https://github.com/acme/api/pull/123` -> `api#123`, GitLab's merge requests alike;
+    anything else: the URL's last part (the full URL goes in the badge's title)."""
+    url = url.strip() if isinstance(url, str) else ""
+    try:
+        path = urlsplit(url).path
+    except ValueError:
+        path = url
+    match = _PR_PATH.match(path)
+    if match:
+        return f"{match['repo'].rsplit('/', 1)[-1]}#{match['number']}"
+    return url.rstrip("/").rsplit("/", 1)[-1][:80] or "PR"

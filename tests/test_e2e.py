@@ -236,24 +236,31 @@ def test_operator_syncs_then_filters_and_searches(
     expect(page.get_by_text("No sessions yet.")).to_be_visible()
     strip = page.locator(f"#sync-{acme.pk}")
     expect(strip).to_contain_text("never synced")
+    # The org's sync state is a small indicator; its popover holds the details and Sync now.
+    page.locator(".sync-pop summary", has_text="Acme").click()
     page.get_by_role("button", name="Sync now").click()
     expect(strip).to_contain_text("Syncing:")
     expect(strip).to_contain_text(f"{len(fake.sessions('org-acme'))} seen", timeout=BACKGROUND)
     expect(strip.get_by_role("button", name="Sync now")).to_be_enabled()
-    # The end of the sync reloads the table with what it found.
+    page.locator(".sync-pop summary", has_text="Acme").click()  # closes the popover
+    # The end of the sync reloads the table with what it found: the first view with sessions.
+    expect(page.locator("#results tbody tr").first).to_be_visible(timeout=BACKGROUND)
+    views = page.get_by_role("navigation", name="Views")
+    views.get_by_role("link", name=re.compile("^All")).click()
+    expect(page).to_have_url(f"{live_server.url}/?view=all")
     synced_count = f"{len(active(fake, 'org-acme'))} sessions match"
-    expect(results_count(page)).to_contain_text(synced_count, timeout=BACKGROUND)
-
+    expect(results_count(page)).to_contain_text(synced_count)
     page.evaluate("window.notReloaded = true")
     running = [s for s in active(fake, "org-acme") if s["status"] == "running"]
-    page.get_by_role("checkbox", name="Running", exact=True).check()
+    page.get_by_role("checkbox", name=re.compile(r"^Running\b")).check()
     expect(results_count(page)).to_contain_text(f"{len(running)} sessions match")
-    expect(page).to_have_url(f"{live_server.url}/?status=running")
+    expect(page).to_have_url(f"{live_server.url}/?status=running&view=all")
 
     with_open_pr = [s for s in running if any(p["pr_state"] == "open" for p in s["pull_requests"])]
+    page.get_by_text("More filters").click()
     page.get_by_label("Pull requests").select_option("open")
     expect(page.locator("#results tbody tr")).to_have_count(len(with_open_pr))
-    expect(page).to_have_url(f"{live_server.url}/?status=running&pr=open")
+    expect(page).to_have_url(f"{live_server.url}/?status=running&pr=open&view=all")
     for s in with_open_pr:
         expect(row_of(page, s["session_id"])).to_contain_text(s["title"])
 
@@ -263,7 +270,7 @@ def test_operator_syncs_then_filters_and_searches(
     expect(page.locator("#results tbody tr")).to_have_count(1)
     expect(row_of(page, wanted["session_id"])).to_be_visible()
     query = "+".join(words.split())
-    expect(page).to_have_url(f"{live_server.url}/?status=running&pr=open&q={query}")
+    expect(page).to_have_url(f"{live_server.url}/?status=running&pr=open&q={query}&view=all")
     assert page.evaluate("window.notReloaded") is True
 
 
@@ -318,8 +325,8 @@ def test_operator_bulk_archives_a_filter_and_watches_it(
     fake.inject("status", status=403, method="POST", path=f"/{refused['session_id']}/archive")
     fake.inject("latency", count=None, seconds=1, method="POST", path="/archive")
     login_as(page, operator)
-    page.goto(live_server.url + "/")
-    page.get_by_role("checkbox", name="Exit", exact=True).check()
+    page.goto(live_server.url + "/?view=all")
+    page.get_by_role("checkbox", name=re.compile(r"^Exit\b")).check()
     expect(results_count(page)).to_contain_text(f"{len(exited)} sessions match")
 
     page.once("dialog", lambda dialog: dialog.accept())
@@ -373,25 +380,19 @@ def test_failed_archives_show_in_the_row_and_change_nothing(
     row = row_of(page, target["session_id"])
     badges = row.locator(".badge")
     shown = badges.all_inner_texts()
-    counter = page.locator("#active-count")
+    counter = page.locator("#attention-count")
     count = counter.inner_text()
 
-    fake.inject("status", status=403, method="POST", path="/archive")
+    # A single archive asks nothing first (an undo follows it instead); Terminate still asks.
+    page.on("dialog", lambda dialog: pytest.fail(f"unexpected dialog: {dialog.message}"))
+    fake.inject("429", method="POST", path="/archive", retry_after="30")
     row.get_by_role("button", name="Archive").click()
     alert = row.get_by_role("alert")
     expect(alert).to_contain_text("Archive failed.")
-    expect(alert).to_contain_text("(403)")
-    expect(alert).to_contain_text("Nothing was changed.")
-    expect(badges).to_have_text(shown)
-    expect(counter).to_have_text(count)
-    assert stored(target["session_id"]) == before
-
-    fake.inject("429", method="POST", path="/archive", retry_after="30")
-    row.get_by_role("button", name="Retry Archive").click()
     expect(alert).to_contain_text("(429)")
     expect(alert).to_contain_text("Try again in 30 seconds.")
     assert alert.inner_text().count("Try again") == 1  # once, not again in other words
-    expect(alert).not_to_contain_text("(403)")
+    expect(alert).to_contain_text("Nothing was changed.")
     expect(badges).to_have_text(shown)
     expect(counter).to_have_text(count)
     assert stored(target["session_id"]) == before
@@ -400,6 +401,19 @@ def test_failed_archives_show_in_the_row_and_change_nothing(
     expect(row.get_by_role("button", name="Unarchive")).to_be_visible()
     expect(row.get_by_role("alert")).to_have_count(0)
     assert Session.objects.get(session_id=target["session_id"]).is_archived
+
+    # A 403: the token may only view. The row says so and offers nothing that would fail again.
+    other = next(
+        s for s in active(fake, "org-acme") if s["status"] == "running" and s is not target
+    )
+    page.goto(f"{live_server.url}/?q={other['session_id']}")
+    row = row_of(page, other["session_id"])
+    fake.inject("status", status=403, method="POST", path="/archive")
+    row.get_by_role("button", name="Archive").click()
+    expect(row.get_by_role("alert")).to_contain_text("(403)")
+    expect(row.get_by_role("button", name=re.compile("Archive"))).to_have_count(0)
+    expect(row.get_by_text("View only")).to_be_visible()
+    assert not Session.objects.get(session_id=other["session_id"]).is_archived
 
 
 # -- 7. a viewer ----------------------------------------------------------------------------------
@@ -415,7 +429,7 @@ def test_viewer_sees_sessions_and_nothing_to_act_with(
     watch: Watch,
 ) -> None:
     login_as(page, viewer)
-    page.goto(live_server.url + "/")
+    page.goto(live_server.url + "/?view=all")
     expect(page.locator("#results tbody tr").first).to_be_visible()
     expect(results_count(page)).to_contain_text(f"{len(active(fake, 'org-acme'))} sessions match")
     for name in ("Archive", "Unarchive", "Sync now", "Archive selected", "Track"):

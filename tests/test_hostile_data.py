@@ -13,7 +13,7 @@ from dashboard.models import Session
 
 pytestmark = pytest.mark.django_db
 
-OUR_SCRIPTS = ("/static/django_htmx/", "/static/js/app.js")
+OUR_SCRIPTS = ("/static/django_htmx/", "/static/js/app.js", "/static/js/select-all.js")
 
 
 class Inspector(HTMLParser):
@@ -126,7 +126,7 @@ def test_nasty_fields_and_unknown_enums_render_inert(
     run = sync.sync_org(acme)
     assert run.state == "ok", run.error
     client.force_login(operator)
-    html = page(client, "?q=")
+    html = page(client, "?view=all")
     found = inspect(html)
     assert found.problems == []
     assert "Hibernating&lt;script&gt;" in html

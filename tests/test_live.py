@@ -65,7 +65,7 @@ def test_the_poll_calls_no_one_and_the_rows_arrive_on_a_later_poll(
     assert f'id="session-{watched[0].pk}"' not in html
     assert f'id="session-{watched[2].pk}"' not in html
     assert 'hx-swap-oob="true"' in html and "row-flash" in html
-    assert "attn" in html and '<span class="detail">Finished</span>' in html
+    assert 'title="Finished">Finished</span>' in html
     # Nothing changed since that answer: an empty answer.
     again = poll(client, watched, float(response["X-Live-Since"]))
     assert "<tr" not in again.content.decode()

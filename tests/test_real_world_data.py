@@ -45,8 +45,10 @@ def test_10kb_strings_are_stored_whole_and_indexed_columns_cut_and_marked(
     row = Session.objects.filter(org=acme).first()
     assert row is not None
     # Whole, including in the JSON copy.
-    assert len(row.subcategory) == len(row.url) == len(row.user_id) == 10_000
+    assert len(row.subcategory) == len(row.url) == len(row.raw["user_id"]) == 10_000
     assert len(row.raw["status"]) == 10_000 and len(row.tags[0]) == 10_000
+    # user_id is indexed since the "started by" filter (issue 15): cut at 200, marked.
+    assert len(row.user_id) == 200 and row.user_id.endswith("…")
     # A NUL is replaced, visibly, wherever it was.
     assert row.title.startswith("poison\ufffd ") and row.raw["title"].startswith("poison\ufffd")
     # Indexed columns: cut, and marked as cut.

@@ -25,7 +25,7 @@ def ids_on_page(client: Client, query: str = "") -> list[str]:
     response = client.get("/" + (f"?{query}" if query else ""))
     assert response.status_code == 200
     html = response.content.decode()
-    return [part.split("<")[0] for part in html.split('<span class="detail mono">')[1:]]
+    return re.findall(r'<span class="detail mono s-id" title="[^"]*">([^<]*)<', html)
 
 
 def login(client: Client, user: Any) -> Client:
@@ -33,11 +33,11 @@ def login(client: Client, user: Any) -> Client:
     return client
 
 
-def test_default_view_shows_active_sessions_of_my_orgs_newest_first(
+def test_the_all_view_shows_active_sessions_of_my_orgs_newest_first(
     client: Client, synced: Any, operator: Any
 ) -> None:
     login(client, operator)
-    shown = ids_on_page(client)
+    shown = ids_on_page(client, "view=all")
     expected = list(
         Session.objects.filter(org__org_id="org-acme", is_archived=False)
         .order_by("-updated_at", "-pk")
@@ -118,7 +118,7 @@ def test_keyset_pages_cover_everything_once(
     query = "archived=all"
     for _ in range(50):
         html = client.get(f"/?{query}").content.decode()
-        seen += [p.split("<")[0] for p in html.split('<span class="detail mono">')[1:]]
+        seen += re.findall(r'<span class="detail mono s-id" title="[^"]*">([^<]*)<', html)
         next_link = re.search(r'href="\?([^"]*)"[^>]*>Next page', html)
         if next_link is None:
             break
@@ -127,14 +127,27 @@ def test_keyset_pages_cover_everything_once(
     assert len(seen) == len(set(seen)) == Session.objects.count()
 
 
-def test_header_counter_counts_active_sessions(client: Client, synced: Any, operator: Any) -> None:
-    login(client, operator)
-    active = Session.objects.filter(org__org_id="org-acme", is_archived=False).count()
-    response = client.get("/?status=error")
-    assert (
-        f'id="active-count" class="counter" title="Active (not archived) sessions">{active}<'
-        in response.content.decode()
+COUNTER = 'id="attention-count" class="counter" title="Sessions that need attention (not archived)"'
+
+
+def needing_attention(org_id: str) -> int:
+    return sum(
+        s.status == "error"
+        or s.status_detail in ("waiting_for_user", "waiting_for_approval", "error")
+        or (s.status_detail == "finished" and "|open|" in s.pr_states)
+        for s in Session.objects.filter(org__org_id=org_id, is_archived=False)
     )
+
+
+def test_header_counter_counts_sessions_that_need_attention(
+    client: Client, synced: Any, operator: Any
+) -> None:
+    login(client, operator)
+    attention = needing_attention("org-acme")
+    assert attention
+    for query in ("", "status=error", "org=1"):
+        html = client.get(f"/?{query}").content.decode()
+        assert f"{COUNTER}>{attention}<" in html
 
 
 def test_garbled_query_is_not_a_500(client: Client, synced: Any, admin: Any) -> None:
@@ -216,6 +229,9 @@ def test_a_pasted_link_keeps_its_canonical_form(client: Client, synced: Any, adm
         headers={"HX-Request": "true", "HX-Target": "results"},
     )
     assert response["HX-Push-Url"] == "/?status=running&q=fix"
+    # A bare visit's view is chosen by the counts, so its links keep it.
+    response = client.get("/", headers={"HX-Request": "true", "HX-Target": "results"})
+    assert response["HX-Push-Url"] == "/?view=attention"
 
 
 def test_live_and_bulk_skip_ids_that_are_not_pks(
@@ -299,11 +315,13 @@ def test_query_count_is_the_same_at_10_and_200_rows(
 
 
 # The page's whole query budget, so an extra query per page (or per org) fails here before it
-# shows in `make bench`. Seven queries (session, user, orgs, roles, count, rows, last sync runs)
-# and no write (the session is renewed once a minute: test_idle_timeout.py); a filter adds the
-# header's count of active sessions, a search on SQLite its index's candidates.
+# shows in `make bench`. Eight queries (session, user, orgs, roles, the views' and status chips'
+# counts in one, the results' count, rows, last sync runs) and no write (the session is renewed
+# once a minute: test_idle_timeout.py); the default view's chips need a second count once the
+# view is known, a search on SQLite its index's candidates.
 @pytest.mark.parametrize(
-    ("query", "budget"), [("", 7), ("status=running&pr=open", 8), ("q=fix&sort=acus", 9)]
+    ("query", "budget"),
+    [("", 9), ("view=running", 8), ("status=running&pr=open", 8), ("q=fix&sort=acus", 9)],
 )
 def test_query_budget(
     client: Client,
@@ -339,7 +357,7 @@ def test_query_count_does_not_grow_with_orgs(
         sync.sync_org(org)
     with django_assert_num_queries(len(one_org.captured_queries)):
         response = client.get("/")
-    assert response.content.count(b'class="sync-org"') == 3
+    assert response.content.count(b'<details class="sync-pop">') == 3
 
 
 def test_counts_stop_counting_at_the_cap(
@@ -348,13 +366,15 @@ def test_counts_stop_counting_at_the_cap(
     from dashboard import filters
 
     monkeypatch.setattr(filters, "COUNT_CAP", 5)
+    monkeypatch.setattr(filters, "VIEW_COUNT_CAP", 2)
     login(client, operator)
     active = Session.objects.filter(org__org_id="org-acme", is_archived=False)
-    assert active.count() > 5
-    counter = 'id="active-count" class="counter" title="Active (not archived) sessions">'
-    # The header and the results both say "5+".
-    html = client.get("/").content.decode()
-    assert f"{counter}5+<" in html
+    assert active.count() > 5 and needing_attention("org-acme") > 2
+    # The header, the views and the chips say "2+"; the results "5+".
+    html = client.get("/?view=all").content.decode()
+    assert f"{COUNTER}>2+<" in html
+    assert re.search(r'aria-current="page">All <span class="counter">2\+<', html)
+    assert re.search(r'>Running<span id="chip-count-\d+" class="chip-count">2\+<', html)
     assert "<strong>5+</strong> sessions match" in html
     # A bulk archive of the filter says what it takes: the cap, not "all 5+".
     html = client.get("/?status=running&status=exit&status=suspended").content.decode()
@@ -365,14 +385,13 @@ def test_counts_stop_counting_at_the_cap(
     errors = active.filter(status="error").count()
     assert 0 < errors <= 5
     html = client.get("/?status=error").content.decode()
-    assert f"{counter}5+<" in html
     assert f"<strong>{errors}</strong> session{'s' if errors > 1 else ''} match" in html
     assert f">Archive all {errors} matching</button>" in html
     # So does the counter an archive sends back.
     session = active.order_by("pk").first()
     assert session is not None
     response = client.post(f"/sessions/{session.pk}/archive/", headers={"HX-Request": "true"})
-    assert f'{counter[:-1]} hx-swap-oob="true">5+<' in response.content.decode()
+    assert f'{COUNTER} hx-swap-oob="true">2+<' in response.content.decode()
 
 
 def row_html(html: str, session: Session) -> str:

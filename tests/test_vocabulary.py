@@ -82,11 +82,13 @@ def test_every_badge_is_a_css_class() -> None:
         ("running", "finished", "ok"),
         ("running", "inactivity", "info"),
         ("resuming", "", "info"),
-        ("suspended", "inactivity", "warn"),
+        # A normal end is calm: suspended (by request or inactivity) and exit are neutral.
+        ("suspended", "inactivity", "neutral"),
+        ("suspended", "user_request", "neutral"),
         # Only a running session takes its colour from its detail.
-        ("suspended", "error", "warn"),
-        ("suspended", "finished", "warn"),
-        ("exit", "", "ok"),
+        ("suspended", "error", "neutral"),
+        ("suspended", "finished", "neutral"),
+        ("exit", "", "neutral"),
         ("error", "error", "bad"),
         ("hibernating", "waiting_for_user", "neutral"),
         ("", None, "neutral"),
@@ -103,7 +105,7 @@ def test_status_badges(status: str, detail: str | None, badge: str) -> None:
         ("open", "ok"),
         ("draft", "neutral"),
         ("merged", "merged"),
-        ("closed", "bad"),
+        ("closed", "neutral"),
         ("unknown", "neutral"),
         (None, "neutral"),
         ("superseded", "neutral"),
@@ -212,9 +214,10 @@ def test_the_sessions_page_labels_a_value_alike_in_filter_and_table(
         offered = re.search(rf'name="{name}"[^>]*value="{value}"[^>]*>\s*{re.escape(text)}<', page)
         option = re.search(rf'<option value="{value}"\s*>{re.escape(text)}<', page)
         assert offered or option, (name, value)
-        assert f">{text}<" in row, (name, text)
-    assert 'class="badge badge-warn">Running<' in row
-    assert 'class="badge badge-merged"' in row
+        assert f">{text}<" in row or f"· {text}<" in row, (name, text)
+    # Waiting for approval needs a person: the attention colour and mark.
+    assert 'class="badge badge-warn attn">Running<' in row
+    assert 'class="badge badge-merged pr"' in row and ">x#1 · Merged<" in row
 
 
 def test_the_fakes_seed_speaks_the_vocabulary() -> None:
@@ -227,3 +230,46 @@ def test_the_fakes_seed_speaks_the_vocabulary() -> None:
     assert set(seed.CATEGORIES) <= set(vocabulary.CATEGORIES)
     assert {origin for origin, _weight in seed.ORIGINS} <= set(vocabulary.ORIGINS)
     assert seed.ACTIVE_STATUSES <= vocabulary.LIVE_STATUSES
+
+
+@pytest.mark.parametrize(
+    ("status", "detail", "prs", "badge"),
+    [
+        ("running", "waiting_for_user", [], "warn"),
+        ("running", "waiting_for_approval", [], "warn"),
+        ("running", "finished", ["open"], "warn"),
+        ("running", "finished", ["merged"], "ok"),
+        ("running", "working", ["open"], "info"),
+        ("error", "", [], "bad"),
+        ("suspended", "error", [], "bad"),
+        ("suspended", "user_request", [], "neutral"),
+        ("suspended", "inactivity", [], "neutral"),
+        ("exit", "", ["open"], "neutral"),
+    ],
+)
+def test_one_colour_language(status: str, detail: str, prs: list[str], badge: str) -> None:
+    """Amber means a person is needed, and nothing else is amber; red is an error."""
+    assert vocabulary.session_badge(status, detail, prs) == badge
+    attention = vocabulary.needs_human(status, detail) and status != "error" and detail != "error"
+    attention = attention or vocabulary.finished_with_open_pr(detail, prs)
+    assert (badge == vocabulary.ATTENTION) == attention
+    # The legend names every colour a session badge takes.
+    assert badge in {colour for colour, _word, _meaning in vocabulary.LEGEND}
+
+
+@pytest.mark.parametrize(
+    ("url", "ref"),
+    [
+        ("https://github.com/acme/billing/pull/12", "billing#12"),
+        ("https://github.com/acme/billing/pull/12/files", "billing#12"),
+        ("https://gitlab.com/acme/group/api/-/merge_requests/7", "api#7"),
+        ("https://git.example.com/acme/api/pulls/3", "api#3"),
+        ("https://example.com/reviews/abc", "abc"),
+        ("javascript:alert(1)", "javascript:alert(1)"),
+        ("", "PR"),
+        (None, "PR"),
+        (12, "PR"),
+    ],
+)
+def test_pr_refs(url: object, ref: str) -> None:
+    assert vocabulary.pr_ref(url) == ref

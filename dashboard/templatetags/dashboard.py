@@ -17,8 +17,8 @@ from dashboard import __version__, timewords, vocabulary
 from dashboard.models import Session
 
 register = template.Library()
-# The details that mark a session's status badge for attention (it waits on a person, or is done).
-ATTENTION_DETAILS = frozenset({"finished", "waiting_for_user"})
+# Why a view-only org's rows offer no Archive and no checkbox (on hover and focus).
+VIEW_ONLY = "This org's token may only view sessions: Devin refused an archive (403)."
 
 
 @register.filter
@@ -87,7 +87,7 @@ def session_row_key(row: Session, actable_orgs: Collection[int]) -> str:
         f"{__version__}:{row.pk}:{row.synced_at}:{row.updated_at}:{row.is_archived}:{row.status}:"
         f"{row.status_detail}:{row.category}:{row.acus_consumed}:{row.title}:{row.org.name}:"
         f"{row.org_id in actable_orgs}:{bool(actable_orgs)}:{row.subcategory}:{row.origin}:"
-        f"{row.tags}:{row.pull_requests}:"
+        f"{row.tags}:{row.pull_requests}:{row.user_id}:{row.org.can_manage}:"
         # Whether a time is plausible depends on the clock, not only on the row.
         f"{plausible(row.created_at)}:{plausible(row.updated_at)}"
     )
@@ -104,7 +104,11 @@ def session_cells(row: Session, actable_orgs: Collection[int]) -> dict[str, obje
     """
     detail = row.status_detail
     archived = row.is_archived
-    can_act = row.org_id in actable_orgs
+    operator = row.org_id in actable_orgs
+    # An org whose token Devin refused an archive (a 403) offers no action that would fail.
+    view_only = operator and row.org.can_manage is False
+    can_act = operator and not view_only
+    badge = vocabulary.session_badge(row.status, detail, row.pr_states.strip("|").split("|"))
     return {
         "pk": row.pk,
         "session_id": row.session_id,
@@ -114,10 +118,12 @@ def session_cells(row: Session, actable_orgs: Collection[int]) -> dict[str, obje
         "archived": archived,
         "live": row.is_live,
         "can_act": can_act,
+        "view_only": VIEW_ONLY if view_only else "",
         "selectable": can_act and not archived,
         "status": vocabulary.label(row.status),
-        "badge": vocabulary.status_badge(row.status, detail),
-        "attn": detail in ATTENTION_DETAILS,
+        "badge": badge,
+        "attn": badge == vocabulary.ATTENTION,
+        "user": row.user_id,
         "detail": vocabulary.label(detail) if detail else "",
         "category": vocabulary.label(row.category) if row.category else "",
         "subcategory": row.subcategory,
@@ -126,6 +132,7 @@ def session_cells(row: Session, actable_orgs: Collection[int]) -> dict[str, obje
                 "href": link_url(pr.get("pr_url")),
                 "url": pr.get("pr_url"),
                 "badge": vocabulary.pr_badge(pr.get("pr_state")),
+                "ref": vocabulary.pr_ref(pr.get("pr_url")),
                 "label": vocabulary.label(pr.get("pr_state") or "unknown"),
             }
             for pr in row.pull_requests

@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.db.models import Case, Count, Q, When
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
@@ -44,7 +45,7 @@ def _bulk(request: AuthenticatedHttpRequest, action: str) -> HttpResponse:
         if f.notes:
             messages.error(request, f"That filter could not be read, so nothing was {action}d.")
             return redirect(back_url(request))
-        if f.cleaned_data["archived"] == "archived":
+        if "archived" in (f.cleaned_data["archived"], f.cleaned_data["view"]):
             messages.info(request, "Those sessions are already archived.")
             return redirect(back_url(request))
         targets = f.apply(targets)
@@ -53,6 +54,16 @@ def _bulk(request: AuthenticatedHttpRequest, action: str) -> HttpResponse:
         ids = PkListField().clean(request.POST.getlist("ids"))
         targets = targets.filter(pk__in=ids)
         description = f"{len(ids)} selected sessions"
+    # An org whose token Devin refused an archive (403) may only view: its rows are left out.
+    view_only = targets.filter(org__can_manage=False)
+    skipped = view_only.count() if request.POST.get("scope") != "filter" else 0
+    if skipped:
+        messages.warning(
+            request,
+            f"Skipped {skipped} session{pluralize(skipped)} of view-only orgs: "
+            "their token may only view sessions.",
+        )
+    targets = targets.exclude(org__can_manage=False)
     run = start_bulk(request, targets, description, action)
     if run is None:
         messages.info(request, f"No active sessions that you can {action} were selected.")

@@ -14,7 +14,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import push_url
 
-from dashboard import actions, audit, devin, filters, live, sync, wording
+from dashboard import actions, audit, devin, filters, live, sync, vocabulary, wording
 from dashboard.access import (
     OPERATOR,
     operator_orgs,
@@ -30,8 +30,8 @@ from dashboard.http import AuthenticatedHttpRequest, back_url
 from dashboard.models import Organization, Session, SyncRun
 
 
-def _active_count(org_pks: list[int]) -> str:
-    return filters.capped_count(Session.objects.filter(org_id__in=org_pks, is_archived=False))
+def _attention_count(org_pks: list[int]) -> str:
+    return filters.attention_count(Session.objects.filter(org_id__in=org_pks))
 
 
 def sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
@@ -42,6 +42,19 @@ def sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
     chosen = f.cleaned_data
 
     base = Session.objects.filter(org_id__in=list(by_pk))
+    # The views' counts cover the chosen org; the other filters narrow the list, not the tabs.
+    scope = base.filter(org_id=chosen["org"]) if chosen["org"] else base
+    # A link with filters and no view means every view; a bare visit, the first with rows.
+    view = chosen["view"] or ("all" if f.is_filtered else "")
+    in_view = filters.view_sessions(scope, view, chosen["archived"]) if view else None
+    chips = filters.view_statuses(view, chosen["status"])
+    counts, status_counts = filters.view_counts(scope, in_view, chips) if orgs else ({}, {})
+    if not view:
+        view = next((v for v in vocabulary.VIEWS if counts.get(v)), "all")
+        chosen["view"] = view  # the links and the pushed URL keep it, whatever counts say later
+        in_view = filters.view_sessions(scope, view)
+        chips = filters.view_statuses(view, chosen["status"])
+        status_counts = filters.view_counts(None, in_view, chips)[1] if orgs else {}
     matching = f.apply(base)
     total = filters.count_upto(matching) if orgs else 0
     # `raw`, the full JSON and most of a row's bytes, is never shown: it stays in the database.
@@ -49,38 +62,57 @@ def sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
     rows = page.rows if page else []
     for row in rows:
         row.org = by_pk[row.org_id]  # no join: the orgs are already loaded
-    # The default view counts the active sessions, as the header does: no need to count twice.
-    default_view = not f.is_filtered
-    if default_view:
-        active_count = filters.count_label(total)
-    else:
-        active_count = _active_count(list(by_pk)) if orgs else "0"
 
     runs = _latest_runs(orgs)
+    cap = filters.VIEW_COUNT_CAP
     context: dict[str, object] = {
         "nav": "sessions",
         "orgs": orgs,
         "operator_orgs": [org for org in orgs if org.pk in actable],
         # Which rows offer actions, by org: the template only reads it.
         "actable_orgs": actable,
+        "view_only_orgs": [o for o in orgs if o.pk in actable and o.can_manage is False],
         "org_runs": [(org, runs.get(org.pk)) for org in orgs],
         "rows": rows,
         "total": total,
         "total_label": filters.count_label(total),
         "count_cap": filters.COUNT_CAP,
-        "active_count": active_count,
+        "attention_count": filters.count_label(counts.get("attention", 0), cap)
+        if not chosen["org"]
+        else _attention_count(list(by_pk)),
+        "views": [
+            {
+                "value": v.value,
+                "label": v.label,
+                "title": v.title,
+                "count": filters.count_label(counts.get(v.value, 0), cap),
+                "query": f.query(view=v.value, after="", status=""),
+                "current": v.value == view,
+            }
+            for v in vocabulary.VIEWS.values()
+        ],
         "f": f,
         "next_query": f.query(after=page.next_cursor) if page and page.next_cursor else "",
         "first_query": f.query() if chosen["after"] else "",
         "clear_query": f.query(**dict.fromkeys(filters.FILTER_KEYS, "")),
+        # An empty view under a filter: the same filter in every view that is not archived.
+        "all_query": f.query(view="all") if view not in ("all", "archived") and not total else "",
         "any_sessions": total > 0 or (orgs and base.exists()),
-        "status_choices": filters.choices(filters.STATUSES, chosen["status"]),
+        "status_choices": [
+            (value, filters.label(value), filters.count_label(status_counts.get(value, 0), cap))
+            for value in chips
+        ],
         "detail_choices": filters.choices(filters.STATUS_DETAILS, chosen["detail"]),
         "category_choices": filters.choices(filters.CATEGORIES, chosen["category"]),
         "origin_choices": filters.choices(filters.ORIGINS, chosen["origin"]),
         "archived_choices": filters.ARCHIVED.items(),
         "pr_choices": filters.PR_FILTERS.items(),
         "sort_choices": filters.SORT_LABELS.items(),
+        "more_filtered": any(
+            chosen[k] not in ("", None, "any", "active", "updated")
+            for k in ("detail", "category", "archived", "pr", "tag", "origin", "user", "sort")
+        ),
+        "legend": vocabulary.LEGEND,
         "live_interval": settings.LIVE_REFRESH_SECONDS,
         "live_since": f"{time.time():.6f}",
     }
@@ -138,7 +170,9 @@ def _render_row(
         "problem": problem,
         "note": note,
         "flash": flash,
-        "active_count": _active_count(list(visible_orgs(request.user).values_list("pk", flat=True)))
+        "attention_count": _attention_count(
+            list(visible_orgs(request.user).values_list("pk", flat=True))
+        )
         if counter
         else None,
     }
@@ -222,7 +256,7 @@ def sessions_live(request: AuthenticatedHttpRequest) -> HttpResponse:
         "oob": True,
         "flash": True,
         "actable_orgs": operator_orgs(request.user) if rows else frozenset(),
-        "active_count": _active_count(list(orgs)) if rows else None,
+        "attention_count": _attention_count(list(orgs)) if rows else None,
     }
     response = render(request, "dashboard/sessions.html#live-rows", context)
     response["X-Live-Since"] = f"{checked:.6f}"
