@@ -36,7 +36,7 @@ def archived(sessions: list[Session]) -> list[Session]:
 
 
 def listing(page: Page, live_server: Any) -> Page:
-    page.goto(f"{live_server.url}/?q=Keyboard")
+    page.goto(f"{live_server.url}/?q=Keyboard&view=all")
     expect(page.locator(ROWS)).to_have_count(3)
     return page
 
@@ -119,7 +119,8 @@ def test_unarchive_says_so_and_keeps_focus(
 def test_an_error_swap_focuses_the_message_and_dismiss_returns_to_the_button(
     live_server: Any, page: Page, login_as: Any, operator: Any, trio: list[Session], fake: Any
 ) -> None:
-    fake.inject("status", count=1, status=403, method="POST", path="/archive")
+    # A 429, not a 403: after a 403 the org is known to be view-only and the row offers nothing.
+    fake.inject("429", count=1, method="POST", path="/archive", retry_after="30")
     login_as(page, operator)
     listing(page, live_server)
     row = page.locator(f"#session-{trio[2].pk}")
