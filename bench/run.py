@@ -6,6 +6,7 @@ over HTTP against a real gunicorn; see docs/performance.md for what each figure 
 
     python -m bench.run            # the full run (1k, 10k, 100k sessions), about 5 minutes
     python -m bench.run --quick    # smaller sizes and fewer repetitions, for development
+    python -m bench.run --quick --only session_page    # one figure that needs no synced data
 """
 
 from __future__ import annotations
@@ -102,6 +103,11 @@ def main(argv: list[str] | None = None) -> int:
         "the benchmark migrates it and deletes its sessions",
     )
     parser.add_argument("--output", type=Path, help="default: .bench/results.json")
+    parser.add_argument(
+        "--only",
+        choices=["session_page"],
+        help="measure only this figure (it needs none of the synced sizes), to check one change",
+    )
     args = parser.parse_args(argv)
 
     data_dir = Path(tempfile.mkdtemp(prefix="dashboard-bench-"))
@@ -116,31 +122,37 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     machine = machine_info()
     print(
-        f"make bench{' QUICK=1' if args.quick else ''}: sizes {plan.sizes}, "
+        f"make bench{' QUICK=1' if args.quick else ''}: "
+        f"{f'only {args.only}' if args.only else f'sizes {plan.sizes}'}, "
         f"{machine['nproc']} CPUs ({machine['cpu']}), {machine['database']}, data in {data_dir}",
         flush=True,
     )
     h = Harness(plan, data_dir)
     try:
         h.start()
-        for size in plan.sizes:
-            figures.full_sync(h, size)
-            figures.pages(h, size)
-        figures.page_goals(h)
-        rules.rule_matches(h)
-        figures.resync(h)
-        figures.archive_overhead(h)
-        session_page.session_page_render(h)
-        background.bulk_archive_on_workers(h)
-        figures.first_load(h)
-        background.sync_now_latency(h)
+        if args.only == "session_page":
+            session_page.session_page_render(h)
+        else:
+            for size in plan.sizes:
+                figures.full_sync(h, size)
+                figures.pages(h, size)
+            figures.page_goals(h)
+            rules.rule_matches(h)
+            figures.resync(h)
+            figures.archive_overhead(h)
+            session_page.session_page_render(h)
+            background.bulk_archive_on_workers(h)
+            figures.first_load(h)
+            background.sync_now_latency(h)
     finally:
         h.close()
         if not args.keep:
             shutil.rmtree(data_dir, ignore_errors=True)
     machine["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     machine["chromium"] = h.chromium_version
-    h.write_results(args.output or RESULTS, started, machine)
+    # A partial run does not overwrite the full run's results.
+    output = args.output or (RESULTS.with_name(f"{args.only}.json") if args.only else RESULTS)
+    h.write_results(output, started, machine)
     # Missed goals are findings, not failures of the benchmark: exit 0 so the table is the output.
     return 0
 
