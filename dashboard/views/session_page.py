@@ -89,6 +89,24 @@ def session_page(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return response
 
 
+def after_action(
+    request: AuthenticatedHttpRequest,
+    session: Session,
+    action: str,
+    error: actions.Failure | None,
+) -> HttpResponse:
+    """The panel's header after archive, unarchive or terminate from it (htmx), what happened
+    said and focused, with the list row behind the panel and the active counter out of band."""
+    context = _context(request, session)
+    context.update(panel=True, oob_row=True, flash=error is None)
+    context["actable_orgs"] = frozenset({session.org_id})
+    if error is None:
+        context["done"] = f"{action.capitalize()}d “{session}”."
+    else:
+        context["head_problem"] = wording.action_problem(action, error)
+    return render(request, "dashboard/session.html#head", context)
+
+
 @require_GET
 def session_messages(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Older messages (`starts`, `before` from the "older" link), or the newest without them."""

@@ -27,6 +27,7 @@ from dashboard.fields import PkListField
 from dashboard.forms import CHOOSE_ORG, TrackForm
 from dashboard.http import AuthenticatedHttpRequest, back_url
 from dashboard.models import Organization, Session, SyncRun
+from dashboard.views import session_page
 
 
 def _active_count(org_pks: list[int]) -> str:
@@ -144,6 +145,9 @@ def _act(request: AuthenticatedHttpRequest, pk: int, action: str) -> HttpRespons
     session = session_for_user(request, pk, OPERATOR)
     # Within ACTION_DEADLINE_SECONDS, re-read included: well inside a proxy's timeout.
     result = actions.perform(session, action, actor=request.user, ip=audit.client_ip(request))
+    if request.htmx and request.POST.get("panel") == "1":
+        # From the side panel: its header and the list row behind it, the list kept.
+        return session_page.after_action(request, result.session, action, result.error)
     if result.error is not None:
         if not request.htmx:
             messages.error(request, wording.action_flash(action, str(session), result.error))
