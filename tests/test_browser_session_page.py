@@ -4,7 +4,7 @@ import re
 from typing import Any
 
 import pytest
-from playwright.sync_api import Dialog, Page, expect
+from playwright.sync_api import Dialog, Locator, Page, expect
 
 from dashboard import sync
 from dashboard.models import AuditEvent, Session
@@ -26,14 +26,19 @@ def waiting(fake: Any, acme: Any) -> Session:
     return Session.objects.get(session_id=created["session_id"])
 
 
+def filtered_list(page: Page, url: str, session: Session) -> tuple[str, Locator]:
+    """The list filtered to the session, marked so that a reload would show; and its row."""
+    listing = f"{url}/?status=running&q=Needs"
+    page.goto(listing)
+    page.evaluate("window.notReloaded = true")
+    return listing, page.locator(f"#session-{session.pk}")
+
+
 def test_open_a_session_from_the_list_and_back_without_losing_the_filters(
     live_server: Any, page: Page, login_as: Any, operator: Any, waiting: Session
 ) -> None:
     login_as(page, operator)
-    listing = f"{live_server.url}/?status=running&q=Needs"
-    page.goto(listing)
-    page.evaluate("window.notReloaded = true")
-    row = page.locator(f"#session-{waiting.pk}")
+    listing, row = filtered_list(page, live_server.url, waiting)
     opener = row.get_by_role("link", name="Details of Needs an answer")
     opener.click()
     panel = page.locator("#session-panel")
@@ -145,10 +150,7 @@ def test_archive_and_terminate_from_the_panel_keep_the_list_and_its_filters(
     live_server: Any, page: Page, login_as: Any, operator: Any, waiting: Session, fake: Any
 ) -> None:
     login_as(page, operator)
-    listing = f"{live_server.url}/?status=running&q=Needs"
-    page.goto(listing)
-    page.evaluate("window.notReloaded = true")
-    row = page.locator(f"#session-{waiting.pk}")
+    listing, row = filtered_list(page, live_server.url, waiting)
     row.get_by_role("link", name="Details of Needs an answer").click()
     panel = page.locator("#session-panel")
     expect(panel.get_by_role("heading", name="Needs an answer")).to_be_focused()

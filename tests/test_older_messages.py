@@ -14,6 +14,7 @@ from django.test import Client
 from dashboard import sync
 from dashboard.conversation import MAX_STARTS
 from dashboard.models import Session
+from tests.test_session_page import event_ids, slug
 
 pytestmark = pytest.mark.django_db
 
@@ -29,14 +30,6 @@ def no_hints() -> None:
 def long(fake: Any, acme: Any) -> Session:
     assert sync.sync_org(acme).state == "ok"
     return Session.objects.get(session_id=fake.featured["org-acme"]["long"])
-
-
-def event_ids(html: str) -> list[str]:
-    return re.findall(r'<li class="message [^"]*" id="m-\d+-([^"]*)"', html)
-
-
-def slug(event_id: str) -> str:
-    return re.sub(r"[^\w\s-]", "", event_id.lower()).strip()
 
 
 def older_href(html: str) -> str:
