@@ -120,3 +120,21 @@ def test_a_crafted_tags_form_is_a_400_and_changes_nothing(
     assert client.post(f"/sessions/{tagged.pk}/tags/", data, headers=HX).status_code == 400
     assert tag_calls(fake) == []
     assert fake.get("org-acme", tagged.session_id)["tags"] == ["ops", "db"]
+
+
+def test_more_tags_than_one_replace_carries_is_said_not_a_500(
+    client: Client, operator: Any, fake: Any, acme: Any
+) -> None:
+    many = [f"t{n}" for n in range(52)]
+    created = fake.add_session("org-acme", title="Many tags", tags=many)
+    assert sync.sync_org(acme).state == "ok"
+    session = Session.objects.get(session_id=created["session_id"])
+    client.force_login(operator)
+    response = client.post(
+        f"/sessions/{session.pk}/tags/", {"remove": "t0", "seen": many}, headers=HX
+    )
+    assert response.status_code == 200
+    assert "Tags not saved: at most 50 tags at a time, not 51. Nothing was changed." in (
+        unescape(response.content.decode())
+    )
+    assert fake.get("org-acme", session.session_id)["tags"] == many

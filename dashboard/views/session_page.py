@@ -245,6 +245,8 @@ def _save_tags(
         _audit_failure("tags_changed", session, exc, request, detail)
         p = wording.action_problem("save tags", exc)
         return f"Tags not saved. {p.reason} {p.note}".strip()
+    except ValueError as exc:  # more tags than one replace may carry: nothing was sent
+        return f"Tags not saved: {exc}. Nothing was changed."
     _store_tags(session, tags)
     audit.record(
         "tags_changed",
