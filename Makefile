@@ -73,7 +73,7 @@ screenshots: $(STAMP)
 	mkdir -p docs/img
 	cp test-results/screenshots/*.png docs/img/
 
-# The benchmarks (docs/performance.md): ~2-5 minutes; QUICK=1 for a ~20 s smaller run.
+# The benchmarks (docs/performance.md): under 10 minutes; QUICK=1 for a smaller run, under a minute.
 bench: $(STAMP)
 	$(BIN)/python -m bench.run $(if $(QUICK),--quick)
 

@@ -1,67 +1,49 @@
-"""What every figure of the benchmark stands on: the plan, gunicorn, the fake, timing, results.
+"""What every figure of the benchmark stands on: the plan, the databases, the servers, the fake,
+signed-in clients, timing and the results file.
 
-Imported by bench.run after Django is set up. ``Harness.start`` migrates the throwaway database,
-signs in a site admin and starts gunicorn; each function in bench.figures then measures through
-it and records its figures with ``Harness.add``.
+Imported by bench.run after Django is set up (bench.settings). There is one database per size
+(`Size.alias`), each served by its own gunicorn started the production way (`gunicorn -c
+gunicorn.conf.py dashboard.wsgi`, its defaults: 2 workers of 4 threads), all running at once, so
+that the page figures of every size are taken interleaved, under the same load. In this process
+the middle (synced) size is also the `default` database, the one the sync, archive and bulk
+figures work on.
 
 Timing: wall-clock medians over many repetitions (the machine is shared and noisy), taken by a
-client over loopback HTTP against a real gunicorn (one worker, four threads), so a figure is what a
-browser next to the server would wait for. SQL query counts come from Django's test client in this
-process, on the same URLs and data.
+client over loopback HTTP, so a figure is what a browser next to the server would wait for.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TypedDict
 
 import httpx
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
+from django.contrib.sessions.backends.db import SessionStore
+from django.contrib.sessions.models import Session as SignIn
 from django.core.management import call_command
-from django.db import connection
-from django.test import Client
+from django.db import connections
+from django.utils import timezone
 
-from dashboard.models import Organization
+from bench.plan import ORGS, READERS, Plan, alias_of, size_label
+from dashboard.models import Membership, Organization
 from fakedevin import FakeDevin
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / ".bench" / "results.json"
 SEED = 8
-ORG_ID = "org-bench"
-
-
-@dataclass(frozen=True)
-class Plan:
-    sizes: list[int]
-    page_reps: int  # timed requests per URL and size
-    warmup: int
-    archive_reps: int
-    resync_reps: int
-    bulk_sessions: int
-    quick: bool
-
-
-FULL = Plan(
-    sizes=[1_000, 10_000, 100_000],
-    page_reps=61,
-    warmup=5,
-    archive_reps=51,
-    resync_reps=5,
-    bulk_sessions=200,
-    quick=False,
-)
-QUICK = replace(
-    FULL, sizes=[1_000, 5_000], page_reps=15, warmup=3, archive_reps=11, resync_reps=3, quick=True
-)
 
 
 @dataclass
@@ -93,14 +75,14 @@ def median_ms(samples: list[float]) -> float:
     return statistics.median(samples) * 1000
 
 
+def p90_ms(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=10)[-1] * 1000 if len(samples) > 1 else samples[0]
+
+
 def show(value: float | int | str) -> str:
     if isinstance(value, float):
         return f"{value:,.2f}" if abs(value) < 10 else f"{value:,.1f}"
     return str(value)
-
-
-def size_label(n: int) -> str:
-    return f"{n // 1000}k" if n % 1000 == 0 else str(n)
 
 
 def free_port() -> int:
@@ -110,39 +92,26 @@ def free_port() -> int:
 
 
 class Gunicorn:
-    """The dashboard served by gunicorn on loopback, as in production (README), with one worker."""
+    """One size's database served as in production: gunicorn with the project's gunicorn.conf.py
+    (its defaults: 2 gthread workers of 4 threads), on a loopback port."""
 
-    def __init__(self, log: Path) -> None:
+    def __init__(self, alias: str, log: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._log = log.open("w")
-        empty_config = log.with_name("gunicorn.conf.py")
-        empty_config.write_text("")
+        env = {**os.environ, "BENCH_DEFAULT": alias, "GUNICORN_BIND": f"127.0.0.1:{self.port}"}
+        for name in ("GUNICORN_WORKERS", "GUNICORN_THREADS"):
+            env.pop(name, None)
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "dashboard.wsgi",
-                # Not the project's gunicorn.conf.py: every setting that matters is given here.
-                "--config",
-                str(empty_config),
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--worker-class",
-                "gthread",
-                "--workers",
-                "1",
-                "--threads",
-                "4",
-                "--no-control-socket",
-                "--log-level",
-                "warning",
-            ],
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "dashboard.wsgi"],
+            cwd=ROOT,
+            env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 30
+
+    def wait_until_up(self) -> None:
+        deadline = time.monotonic() + 60
         while True:
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
@@ -150,131 +119,253 @@ class Gunicorn:
             except httpx.TransportError:
                 pass
             if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"gunicorn did not start; see {log}")
-            time.sleep(0.1)
+                raise RuntimeError(f"gunicorn did not start; see {self._log.name}")
+            time.sleep(0.2)
 
     def stop(self) -> None:
         self.process.terminate()
         try:
-            self.process.wait(10)
+            self.process.wait(15)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
         self._log.close()
 
 
-class Harness:
-    """One benchmark run: its plan, servers, signed-in clients, and the figures so far."""
+@dataclass
+class Size:
+    """One size: its database alias, its server, and clients signed in to it."""
 
-    def __init__(self, plan: Plan, data_dir: Path) -> None:
+    n: int
+    alias: str
+    server: Gunicorn | None = None
+    http: httpx.Client | None = None  # signed in as the site admin
+    admin_cookie: str = ""
+    readers: tuple[str, ...] = ()  # session cookies of the throughput figure's readers
+
+    @property
+    def label(self) -> str:
+        return size_label(self.n)
+
+
+class Harness:
+    """One benchmark run: its plan, databases, servers, clients, and the figures so far."""
+
+    def __init__(self, plan: Plan, data_dir: Path, database_url: str) -> None:
         self.plan = plan
         self.data_dir = data_dir
+        self.postgres = bool(database_url)
         self.figures: list[Figure] = []
         self.chromium_version = ""
-        self.org = Organization(name="Bench", org_id=ORG_ID, base_url="http://127.0.0.1:9")
-        self.client = Client()  # Django's, in this process: for SQL query counts
+        self.sizes = [Size(n, alias_of(n)) for n in plan.sizes]
+        self.small, self.synced, self.large = self.sizes
+        self.orgs: list[Organization] = []
         self._fake: FakeDevin | None = None
-        self._server: Gunicorn | None = None
-        self._http: httpx.Client | None = None
-        # Page times per size and URL key, and SQL query counts, for the goals across sizes.
-        self.page_times: dict[int, dict[str, list[float]]] = {}
-        self.query_counts: dict[int, dict[str, int]] = {}
+        # Page times per size label and URL key, for the goals across sizes.
+        self.page_times: dict[str, dict[str, list[float]]] = {}
+        self.started = time.monotonic()
 
-    def start(self) -> None:
-        """Migrate, sign in a site admin, and serve the dashboard with gunicorn."""
-        self.step("migrate, collectstatic, start gunicorn")
-        if connection.introspection.table_names():
-            raise SystemExit("The benchmark's database is not empty; give it a throwaway one.")
-        call_command("migrate", verbosity=0, interactive=False)
+    # -- set-up ---------------------------------------------------------------------------------
+
+    def prepare_databases(self) -> None:
+        """Check that the databases are empty, then migrate them and add the orgs and users."""
+        if self.postgres:
+            self._prepare_schemas()
+        for size in self.sizes:
+            if connections[size.alias].introspection.table_names():
+                raise SystemExit("The benchmark's database is not empty; give it a throwaway one.")
         call_command("collectstatic", verbosity=0, interactive=False)
-        user = get_user_model().objects.create_superuser(
-            "bench-admin", "bench@example.com", "unused-password"
+        per_org = self.synced.n // ORGS
+        self._fake = FakeDevin(
+            seed=SEED,
+            sessions_per_org=per_org,
+            orgs={f"org-bench-{n}": f"Bench {n}" for n in range(ORGS)},
         )
-        fake = self.use_fake(10)
-        self.org.set_token(fake.tokens[ORG_ID]["manage"])
-        self.org.save()
-        self._server = Gunicorn(self.data_dir / "gunicorn.log")
-        self.client.force_login(user)
-        self._http = httpx.Client(
-            base_url=self._server.url,
-            cookies={settings.SESSION_COOKIE_NAME: self.session_cookie},
+        self._fake.start()
+        # Each in a process whose default database is that one, as a deployment migrates: data
+        # migrations (RunPython) write through the default connection. All three at once.
+        migrations = [
+            subprocess.Popen(
+                [sys.executable, "manage.py", "migrate", "--noinput", "--verbosity", "0"],
+                cwd=ROOT,
+                env={**os.environ, "BENCH_DEFAULT": size.alias},
+            )
+            for size in self.sizes
+        ]
+        if any(process.wait() for process in migrations):
+            raise RuntimeError("migrate failed; see above")
+        for size in self.sizes:
+            self._add_orgs_and_users(size)
+
+    def _prepare_schemas(self) -> None:
+        with connections[self.synced.alias].cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema NOT IN "
+                "('pg_catalog', 'information_schema')"
+            )
+            if cursor.fetchone()[0]:
+                raise SystemExit("The benchmark's database is not empty; give it a throwaway one.")
+            # In public, where every size's search path finds it.
+            cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
+            for size in self.sizes:
+                cursor.execute(f"CREATE SCHEMA IF NOT EXISTS bench_{size.alias}")
+
+    def drop_schemas(self) -> None:
+        if not self.postgres:
+            return
+        with connections[self.synced.alias].cursor() as cursor:
+            for size in self.sizes:
+                cursor.execute(f"DROP SCHEMA IF EXISTS bench_{size.alias} CASCADE")
+
+    def _add_orgs_and_users(self, size: Size) -> None:
+        """The same orgs and users, with the same pks, in every size's database."""
+        using = size.alias
+        tokens = self.fake.tokens
+        orgs = []
+        for n in range(ORGS):
+            org = Organization(name=f"Bench {n}", org_id=f"org-bench-{n}", base_url=self.fake.url)
+            org.set_token(tokens[org.org_id]["manage"])
+            org.save(using=using)
+            orgs.append(org)
+        if size is self.synced:
+            self.orgs = orgs
+        admin = User(username="bench-admin", is_staff=True, is_superuser=True)
+        admin.set_unusable_password()
+        admin.save(using=using)
+        readers = []
+        for n in range(READERS):
+            reader = User(username=f"reader-{n}")
+            reader.set_unusable_password()
+            reader.save(using=using)
+            Membership.objects.using(using).bulk_create(
+                Membership(user=reader, org=org, role=Membership.Role.VIEWER) for org in orgs
+            )
+            readers.append(self._sign_in(using, reader))
+        size.readers = tuple(readers)
+        size.admin_cookie = self._sign_in(using, admin)
+        size.http = httpx.Client(
+            cookies={settings.SESSION_COOKIE_NAME: size.admin_cookie},
             headers={"Accept-Encoding": "gzip, deflate, br, zstd"},  # as Chromium sends
-            timeout=30,
+            timeout=60,
         )
+
+    @staticmethod
+    def _sign_in(using: str, user: User) -> str:
+        """A session cookie for `user`, as a sign-in would store it, in that database."""
+        store = SessionStore()
+        key = secrets.token_hex(16)
+        data = {
+            "_auth_user_id": str(user.pk),
+            "_auth_user_backend": "django.contrib.auth.backends.ModelBackend",
+            "_auth_user_hash": user.get_session_auth_hash(),
+        }
+        SignIn.objects.using(using).create(
+            session_key=key,
+            session_data=store.encode(data),
+            expire_date=timezone.now() + timedelta(days=1),
+        )
+        return key
+
+    def start_servers(self) -> None:
+        for size in self.sizes:
+            size.server = Gunicorn(size.alias, self.data_dir / f"gunicorn-{size.alias}.log")
+        for size in self.sizes:
+            assert size.server is not None and size.http is not None
+            size.server.wait_until_up()
+            size.http.base_url = httpx.URL(size.server.url)
 
     def close(self) -> None:
-        if self._http is not None:
-            self._http.close()
-        if self._server is not None:
-            self._server.stop()
+        for size in self.sizes:
+            if size.http is not None:
+                size.http.close()
+            if size.server is not None:
+                size.server.stop()
         if self._fake is not None:
             self._fake.stop()
 
-    # -- what the figures use -----------------------------------------------------------------
+    # -- what the figures use -------------------------------------------------------------------
 
     @property
     def fake(self) -> FakeDevin:
-        assert self._fake is not None, "start() first"
+        assert self._fake is not None, "prepare_databases() first"
         return self._fake
 
-    @property
-    def server(self) -> Gunicorn:
-        assert self._server is not None, "start() first"
-        return self._server
+    def source_table(self, target: Size) -> str:
+        """The synced size's session table as `target`'s connection can read it."""
+        if self.postgres:
+            return f"bench_{self.synced.alias}.dashboard_session"
+        path = connections[self.synced.alias].settings_dict["NAME"]
+        with connections[target.alias].cursor() as cursor:
+            cursor.execute("ATTACH DATABASE %s AS synced", [str(path)])
+        return "synced.dashboard_session"
 
+    def release_source(self, target: Size) -> None:
+        if not self.postgres:
+            with connections[target.alias].cursor() as cursor:
+                cursor.execute("DETACH DATABASE synced")
+
+    def sync_in_child(self) -> SyncResult:
+        """A full sync of every org into the synced size's database, in a child process."""
+        with tempfile.NamedTemporaryFile(suffix=".json", dir=self.data_dir) as out:
+            subprocess.run(
+                [sys.executable, "-m", "bench.sync_child", "full", out.name],
+                check=True,
+                cwd=ROOT,
+                env={**os.environ, "BENCH_DEFAULT": self.synced.alias},
+            )
+            result: SyncResult = json.loads(Path(out.name).read_text())
+        return result
+
+    # What bench.background measures through: the synced size, its server and its first org.
     @property
     def http(self) -> httpx.Client:
-        """A client of the gunicorn server, signed in as the site admin."""
-        assert self._http is not None, "start() first"
-        return self._http
-
-    @property
-    def session_cookie(self) -> str:
-        return self.client.cookies[settings.SESSION_COOKIE_NAME].value
+        return self.client(self.synced)
 
     @property
     def csrf_headers(self) -> dict[str, str]:
         return {"X-CSRFToken": self.http.cookies["csrftoken"]}
 
-    def use_fake(self, sessions: int) -> FakeDevin:
-        """A fresh fake with ``sessions`` sessions in the bench org, which now points at it."""
-        if self._fake is not None:
-            self._fake.stop()
-        self._fake = FakeDevin(seed=SEED, sessions_per_org=sessions, orgs={ORG_ID: "Bench"})
-        self._fake.start()
-        if self.org.pk is not None:
-            Organization.objects.filter(pk=self.org.pk).update(base_url=self._fake.url)
-        self.org.base_url = self._fake.url
-        return self._fake
+    @property
+    def org(self) -> Organization:
+        return self.orgs[0]
 
-    def sync_in_child(self, mode: str) -> SyncResult:
-        with tempfile.NamedTemporaryFile(suffix=".json", dir=self.data_dir) as out:
-            subprocess.run(
-                [sys.executable, "-m", "bench.sync_child", str(self.org.pk), mode, out.name],
-                check=True,
-            )
-            result: SyncResult = json.loads(Path(out.name).read_text())
-        return result
+    @staticmethod
+    def client(size: Size) -> httpx.Client:
+        assert size.http is not None, "prepare_databases() first"
+        return size.http
 
-    def fetch(self, url: str) -> tuple[float, int]:
-        """Seconds until the whole response arrived, and its size on the wire (compressed)."""
+    @staticmethod
+    def server(size: Size) -> Gunicorn:
+        assert size.server is not None, "start_servers() first"
+        return size.server
+
+    def fetch(self, size: Size, url: str) -> tuple[float, httpx.Response]:
+        """Seconds until the whole response arrived, and the response (body read)."""
         started = time.perf_counter()
-        with self.http.stream("GET", url) as response:
-            size = sum(len(chunk) for chunk in response.iter_raw())
+        response = self.client(size).get(url)
         elapsed = time.perf_counter() - started
         if response.status_code != 200:
-            raise RuntimeError(f"{url} answered {response.status_code}")
-        return elapsed, size
+            raise RuntimeError(f"{size.label} {url} answered {response.status_code}")
+        return elapsed, response
+
+    def fetch_counted(self, size: Size, url: str) -> tuple[float, httpx.Response]:
+        """`fetch`, with the server counting the request's SQL queries (X-Bench-Queries)."""
+        started = time.perf_counter()
+        response = self.client(size).get(url, headers={"X-Bench-Queries": "1"})
+        elapsed = time.perf_counter() - started
+        if response.status_code != 200:
+            raise RuntimeError(f"{size.label} {url} answered {response.status_code}")
+        return elapsed, response
 
     def step(self, text: str) -> None:
-        print(f"- {text}", flush=True)
+        print(f"- [{time.monotonic() - self.started:5.0f} s] {text}", flush=True)
 
     def add(self, figure: Figure) -> None:
         self.figures.append(figure)
         verdict = {True: "pass", False: "MISS", None: "info"}[figure.passed]
         print(f"  {figure.name}: {show(figure.value)} {figure.unit} [{verdict}]", flush=True)
 
-    # -- results ------------------------------------------------------------------------------
+    # -- results --------------------------------------------------------------------------------
 
     def write_results(self, output: Path, started: float, machine: dict[str, object]) -> None:
         """Write the figures and the machine to ``output`` as JSON, and print them as a table."""

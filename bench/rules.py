@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from bench.harness import Figure, Harness, median_ms, size_label
+from bench.harness import Figure, Harness, median_ms
+from bench.plan import size_label
 from dashboard import rules
 from dashboard.models import Rule, Session
 

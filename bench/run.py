@@ -1,11 +1,12 @@
 """`make bench`: measure the dashboard against its goals and write .bench/results.json.
 
-Everything runs on a throwaway data dir (SQLite file, generated secrets, DEBUG off) with data from
-the fake Devin API's seeder, synced through the real sync path over loopback HTTP. Pages are timed
-over HTTP against a real gunicorn; see docs/performance.md for what each figure means.
+Everything runs on a throwaway data dir (SQLite files, generated secrets, DEBUG off): the middle
+size is synced from the fake Devin API over loopback HTTP, the others are made from it by bulk
+insert, and each size is served by its own gunicorn (gunicorn.conf.py) so that every page is timed
+at every size interleaved. See docs/performance.md for what each figure means.
 
-    python -m bench.run            # the full run (1k, 10k, 100k sessions), about 5 minutes
-    python -m bench.run --quick    # smaller sizes and fewer repetitions, for development
+    python -m bench.run            # the full run (10k, 100k, 1M sessions), under 10 minutes
+    python -m bench.run --quick    # 1k, 5k, 20k and fewer repetitions, under a minute
     python -m bench.run --quick --only session_page    # one figure that needs no synced data
 """
 
@@ -34,9 +35,11 @@ CLEARED_ENV = (
 )
 
 
-def prepare_environment(data_dir: Path, database_url: str) -> None:
+def prepare_environment(data_dir: Path, database_url: str, sizes: tuple[int, ...]) -> None:
     """The environment every benchmark process (this one, gunicorn, the sync child) reads."""
     from cryptography.fernet import Fernet
+
+    from bench.plan import alias_of, database_settings
 
     for name in CLEARED_ENV:
         os.environ.pop(name, None)
@@ -53,6 +56,9 @@ def prepare_environment(data_dir: Path, database_url: str) -> None:
             "SESSION_COOKIE_SECURE": "false",
             "CSRF_COOKIE_SECURE": "false",
             "LOG_LEVEL": "WARNING",
+            "BENCH_DATABASES": database_settings(data_dir, database_url, sizes),
+            # This process works on the synced size (sync, archive, bulk); a server on its own.
+            "BENCH_DEFAULT": alias_of(sizes[1]),
         }
     )
     if database_url:
@@ -106,19 +112,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         choices=["session_page"],
-        help="measure only this figure (it needs none of the synced sizes), to check one change",
+        help="measure only this figure (it syncs no sizes), to check one change in seconds",
     )
     args = parser.parse_args(argv)
 
+    from bench.plan import FULL, QUICK
+
+    plan = QUICK if args.quick else FULL
     data_dir = Path(tempfile.mkdtemp(prefix="dashboard-bench-"))
-    prepare_environment(data_dir, args.database_url)
+    prepare_environment(data_dir, args.database_url, plan.sizes)
     import django
 
     django.setup()
-    from bench import background, figures, rules, session_page
-    from bench.harness import FULL, QUICK, RESULTS, Harness
+    from bench import background, figures, load, pages, rules, session_page
+    from bench.harness import RESULTS, Harness
 
-    plan = QUICK if args.quick else FULL
     started = time.time()
     machine = machine_info()
     print(
@@ -127,26 +135,34 @@ def main(argv: list[str] | None = None) -> int:
         f"{machine['nproc']} CPUs ({machine['cpu']}), {machine['database']}, data in {data_dir}",
         flush=True,
     )
-    h = Harness(plan, data_dir)
+    h = Harness(plan, data_dir, args.database_url)
     try:
-        h.start()
+        h.step("migrate, collectstatic, orgs and users in each database")
+        h.prepare_databases()
         if args.only == "session_page":
+            h.step("start a gunicorn per size (gunicorn.conf.py)")
+            h.start_servers()
             session_page.session_page_render(h)
         else:
-            for size in plan.sizes:
-                figures.full_sync(h, size)
-                figures.pages(h, size)
-            figures.page_goals(h)
+            figures.full_sync(h)
+            figures.copies(h)
+            h.step("start a gunicorn per size (gunicorn.conf.py)")
+            h.start_servers()
+            pages.pages(h)
+            pages.counters(h)
+            for size in (h.large,) if plan.quick else (h.synced, h.large):
+                load.throughput(h, size)
             rules.rule_matches(h)
-            figures.resync(h)
             figures.archive_overhead(h)
             session_page.session_page_render(h)
             background.bulk_archive_on_workers(h)
-            figures.first_load(h)
+            figures.resync(h)
+            figures.first_load(h, h.large)
             background.sync_now_latency(h)
     finally:
         h.close()
         if not args.keep:
+            h.drop_schemas()
             shutil.rmtree(data_dir, ignore_errors=True)
     machine["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     machine["chromium"] = h.chromium_version

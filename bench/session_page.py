@@ -44,15 +44,16 @@ def session_page_render(h: Harness) -> None:
     cold: list[float] = []
     warm: list[float] = []
     cold_cpu = 0.0  # the gunicorn worker's CPU seconds: unlike wall time, hardly moved by load
-    workers = _children(h.server.process.pid)
+    workers = _children(h.server(h.synced).process.pid)  # gunicorn.conf.py: 2 workers
     wire = 0
     for _ in range(h.plan.page_reps):
         cache.clear()  # bench.settings: a file cache the gunicorn workers share with us
         before = cpu_seconds_of(workers)
-        seconds, wire = h.fetch(url)
+        seconds, response = h.fetch(h.synced, url)
         cold_cpu += cpu_seconds_of(workers) - before
+        wire = int(response.headers.get("content-length") or len(response.content))
         cold.append(seconds)
-        warm.append(h.fetch(url)[0])
+        warm.append(h.fetch(h.synced, url)[0])
     median = median_ms(cold)
     p90 = statistics.quantiles(cold, n=10)[-1] * 1000
     h.add(

@@ -1,8 +1,9 @@
-"""One sync in its own process, so its peak memory is its own: `python -m bench.sync_child`.
+"""A full sync of every org, in its own process, so its peak memory is its own.
 
-Usage: python -m bench.sync_child ORG_PK full|incremental RESULT.json
-Reads the benchmark's environment (set by bench.run) and writes {"seconds", "peak_rss_mb",
-"state", "pages", "seen", "created", "updated"} to RESULT.json.
+Usage: python -m bench.sync_child full RESULT.json
+Reads the benchmark's environment (set by bench.run; BENCH_DEFAULT names the database) and writes
+{"seconds", "peak_rss_mb", "state", "error", "pages", "seen", "created", "updated"} to
+RESULT.json: the sum over the orgs, synced one after the other as the sync loop does.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def peak_rss_mb() -> float:
 
 
 def main(argv: list[str]) -> None:
-    org_pk, mode, out = int(argv[0]), argv[1], Path(argv[2])
+    mode, out = argv[0], Path(argv[1])
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
     import django
 
@@ -33,20 +34,16 @@ def main(argv: list[str]) -> None:
     from dashboard import sync
     from dashboard.models import Organization
 
-    org = Organization.objects.get(pk=org_pk)
+    result: dict[str, object] = {"state": "ok", "error": ""}
+    totals = dict.fromkeys(("pages", "seen", "created", "updated"), 0)
     started = time.perf_counter()
-    run = sync.sync_org(org, full=mode == "full")
-    seconds = time.perf_counter() - started
-    result = {
-        "seconds": seconds,
-        "peak_rss_mb": peak_rss_mb(),
-        "state": run.state,
-        "error": run.error,
-        "pages": run.pages,
-        "seen": run.seen,
-        "created": run.created,
-        "updated": run.updated,
-    }
+    for org in Organization.objects.order_by("pk"):
+        run = sync.sync_org(org, full=mode == "full")
+        for name in totals:
+            totals[name] += getattr(run, name)
+        if run.state != "ok":
+            result.update(state=run.state, error=run.error)
+    result |= {"seconds": time.perf_counter() - started, "peak_rss_mb": peak_rss_mb(), **totals}
     out.write_text(json.dumps(result))
 
 

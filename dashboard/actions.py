@@ -5,9 +5,11 @@ retention rules: record the attempt (committed) before Devin is called; call it 
 deadline; check the answer is about the session asked for; note whether the token may manage
 sessions; re-read the session for fresh badges in what is left of the deadline; store the newer
 of answer and re-read in one write; settle the attempt with its audit event (and the bulk item)
-in one transaction. A process killed anywhere in between leaves the attempt open, and
-`settle_open_attempts` (recovery) settles it by re-reading the session, so every action that may
-have reached Devin ends up in the audit trail.
+in one transaction. An answer Devin accepted but that cannot be used is dealt with in
+`dashboard.answers` (re-read, or the row marked as the action leaves it): the action is done.
+A process killed anywhere in between leaves the attempt open, and `settle_open_attempts`
+(recovery) settles it by re-reading the session, so every action that may have reached Devin
+ends up in the audit trail.
 
 Results are data; the words a person reads come from `dashboard.wording`.
 """
@@ -25,10 +27,10 @@ from typing import Final
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
-from dashboard import audit, devin, sync, wording
+from dashboard import answers, audit, devin, sync, wording
+from dashboard.answers import MIN_REREAD_SECONDS, deadline_in, shows_applied
 from dashboard.crypto import CredentialDecryptError
 from dashboard.models import ActionAttempt, AuditEvent, BulkItem, Organization, Session
 
@@ -36,7 +38,7 @@ log = logging.getLogger(__name__)
 
 Failure = devin.DevinError | CredentialDecryptError
 
-# How each action is called, and whether the session is archived once it has been applied.
+# How each action is called.
 CALLS: Final[dict[str, Callable[[devin.DevinClient], Callable[..., devin.Session]]]] = {
     "archive": lambda client: client.archive_session,
     "unarchive": lambda client: client.unarchive_session,
@@ -45,29 +47,6 @@ CALLS: Final[dict[str, Callable[[devin.DevinClient], Callable[..., devin.Session
     # Takes the text too (`perform(..., text=...)`); its answer is the session, as the others'.
     "message": lambda client: client.send_message,
 }
-ARCHIVED_AFTER: Final = {"archive": True, "unarchive": False}
-# Terminate ends in this status (the spec's "exit"); archiving leaves the status as it is.
-TERMINATED_STATUS: Final = "exit"
-
-
-def shows_applied(action: str, session: devin.Session | Session) -> bool | None:
-    """Whether `session` (a re-read) shows `action` applied; None if it cannot tell (a message)."""
-    if action == "message":
-        return None
-    if action == "terminate":
-        return session.status == TERMINATED_STATUS
-    return session.is_archived == ARCHIVED_AFTER[action]
-
-
-def applied_filter(action: str) -> Q:
-    """`shows_applied` as a filter on stored sessions (prefix "session__" for a BulkItem's)."""
-    if action == "terminate":
-        return Q(session__status=TERMINATED_STATUS)
-    return Q(session__is_archived=ARCHIVED_AFTER[action])
-
-
-# Less than this left of the deadline: skip the re-read (the answer is stored as it is).
-MIN_REREAD_SECONDS: Final = 0.5
 # An attempt whose session cannot be re-read for this long is settled as unknown.
 GIVE_UP_AFTER: Final = timedelta(hours=1)
 # Open attempts one recovery pass looks at, at most.
@@ -96,7 +75,8 @@ class ActionResult:
     outcome: Outcome
     session: Session  # the stored row afterwards
     error: Failure | None = None
-    answer: devin.Session | None = None  # Devin's answer, when done
+    answer: devin.Session | None = None  # Devin's answer, when done and it could be used
+    note: str = ""  # done, but its answer could not be used: what the re-read found
     requeued: bool = False  # a bulk item put back in its run's queue (rate limited)
 
     @property
@@ -106,11 +86,6 @@ class ActionResult:
     @property
     def retry_after(self) -> float | None:
         return self.error.retry_after if isinstance(self.error, devin.DevinError) else None
-
-
-def deadline_in(seconds: float | None = None) -> float:
-    """A deadline (time.monotonic) for a person's own action: ACTION_DEADLINE_SECONDS from now."""
-    return time.monotonic() + (settings.ACTION_DEADLINE_SECONDS if seconds is None else seconds)
 
 
 def outcome_of(exc: Failure) -> Outcome:
@@ -226,35 +201,49 @@ def _carry_out(
         call = CALLS[attempt.action](client)
         args = (session.session_id, text) if attempt.action == "message" else (session.session_id,)
         answer = call(*args, deadline=deadline)
-        check_answer(session, answer)
+        answers.check_answer(session, answer)
     except (devin.DevinError, CredentialDecryptError) as exc:
+        if isinstance(exc, devin.DevinError) and answers.accepted_unread(attempt.action, exc):
+            return _accepted(attempt, session, client, exc, deadline)
         return _failed(attempt, session, exc, max_tries)
 
     _note_can_manage(org, True)
-    fresh = _reread(client, session, deadline) if store else None
+    fresh = answers.reread(client, session, deadline) if store else None
     with transaction.atomic():
         if store:
-            _store_newer(org, [answer], {} if fresh is None else {fresh.session_id: fresh})
+            answers.store_newer(org, [answer], {} if fresh is None else {fresh.session_id: fresh})
         _settle(attempt, AuditEvent.Outcome.OK, detail="", item=BulkItem.Outcome.OK)
     if attempt.bulk_item_id is None:
         session.refresh_from_db()
     return ActionResult(Outcome.DONE, session, answer=answer)
 
 
-def check_answer(session: Session, answer: devin.Session) -> None:
-    """Refuse an answer that is not about the session asked for (it is not stored).
+def _accepted(
+    attempt: ActionAttempt,
+    session: Session,
+    client: devin.DevinClient,
+    exc: devin.DevinError,
+    deadline: float,
+) -> ActionResult:
+    """Devin accepted the action (2xx) but its answer cannot be used: re-read and store the
+    session (a bulk run's too: there is no answer for its batch), then settle.
 
-    Issue 14 hardens what an answer must be; this is the place for those checks.
+    Done, unless the re-read shows the action not applied (yet): then unknown.
     """
-    if answer.session_id != session.session_id:
-        raise devin.BadResponse(
-            devin.Kind.BAD_RESPONSE,
-            detail=f"the answer is about {answer.session_id[:100]}",
-            maybe_applied=True,
-            org=session.org.org_id,
-            org_name=session.org.name,
-            session_id=session.session_id,
-        )
+    _note_can_manage(session.org, True)
+    action = attempt.action
+    found = answers.reread_accepted(client, session, action, deadline)
+    detail = wording.accepted_detail(action, exc, found.applied, found.error)
+    if found.applied is False:
+        item, outcome = BulkItem.Outcome.FAILED, AuditEvent.Outcome.UNKNOWN
+    else:
+        item, outcome = BulkItem.Outcome.OK, AuditEvent.Outcome.OK
+    _settle(attempt, outcome, detail=detail, item=item, item_error="" if found.applied else detail)
+    if attempt.bulk_item_id is None:
+        session.refresh_from_db()
+    if found.applied is False:
+        return ActionResult(Outcome.UNKNOWN, session, error=exc)
+    return ActionResult(Outcome.DONE, session, note=wording.accepted_note(action, found.applied))
 
 
 def _failed(attempt: ActionAttempt, session: Session, exc: Failure, max_tries: int) -> ActionResult:
@@ -282,73 +271,6 @@ def _note_can_manage(org: Organization, value: bool) -> None:
     if org.can_manage is not value:
         Organization.objects.filter(pk=org.pk).update(can_manage=value)
         org.can_manage = value
-
-
-def _reread(client: devin.DevinClient, session: Session, deadline: float) -> devin.Session | None:
-    if deadline - time.monotonic() < MIN_REREAD_SECONDS:
-        return None
-    try:
-        return client.get_session(session.session_id, deadline=deadline)
-    except devin.DevinError as exc:
-        # The action happened: the answer is stored instead, and the next sync catches up.
-        log.info("re-read of %s after an action failed: %s", session.session_id, exc)
-        return None
-
-
-def _store_newer(
-    org: Organization, answers: list[devin.Session], fresh: dict[str, devin.Session]
-) -> None:
-    """Store, for each action's answer, whichever of it and its re-read is newer: one write each.
-
-    An answer leaves status_detail/category/subcategory null: stored alone, it keeps the known
-    values. A re-read (GET or list) has them all. One session per call: store_sessions writes a
-    single row with a plain UPDATE, where several rows take a bulk_update whose CASE per field and
-    row costs ~20 times the CPU (profiled: it was most of a bulk run's time in its worker).
-    """
-    for answer in answers:
-        reread = fresh.get(answer.session_id)
-        if reread is not None and reread.updated_at >= answer.updated_at:
-            sync.store_sessions(org, [reread])
-        else:
-            sync.store_sessions(org, [answer], from_action=True)
-
-
-def store_answers(org: Organization, answers: list[devin.Session], action: str) -> int:
-    """Store a batch of answers to `action` (a bulk run's), each as perform would have stored it.
-
-    One list call re-reads them all (it keeps a run within its concurrency bound, where a GET
-    each would double its calls), then each session gets the newer of answer and re-read, in
-    one write for the batch. If the re-read fails the answers are stored alone. Returns how
-    many sessions the re-read brought.
-    """
-    if not answers:
-        return 0
-    fresh = _reread_listed(org, [a.session_id for a in answers], action)
-    _store_newer(org, answers, {s.session_id: s for s in fresh})
-    return len(fresh)
-
-
-def refresh_sessions(org: Organization, session_ids: list[str], action: str) -> int:
-    """Re-read sessions `action` was applied to and store them (a bulk run whose worker died
-    before it stored its answers). Returns how many came back; the next sync does the rest."""
-    fresh = _reread_listed(org, session_ids, action)
-    for session in fresh:
-        sync.store_sessions(org, [session])
-    return len(fresh)
-
-
-def _reread_listed(org: Organization, session_ids: list[str], action: str) -> list[devin.Session]:
-    """Sessions by id in one list call (up to 200); [] (logged) if the call fails."""
-    if not session_ids:
-        return []
-    query = devin.SessionQuery(
-        session_ids=session_ids, is_archived=ARCHIVED_AFTER.get(action), first=len(session_ids)
-    )
-    try:
-        return org.client().list_page(query, deadline=deadline_in()).items
-    except (devin.DevinError, CredentialDecryptError) as exc:
-        log.info("re-read of %d sessions after %s failed: %s", len(session_ids), action, exc)
-        return []
 
 
 def _settle(

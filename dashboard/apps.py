@@ -13,9 +13,12 @@ class DashboardConfig(AppConfig):
     verbose_name = "Devin sessions dashboard"
 
     def ready(self) -> None:
-        from dashboard import logs, signals  # noqa: F401  (signals registers audit receivers)
+        from django.db.models.signals import post_migrate
+
+        from dashboard import logs, search, signals  # noqa: F401  (signals registers audit receivers)
 
         logs.install_record_factory()
+        post_migrate.connect(search.repair, sender=self, dispatch_uid="dashboard.search.repair")
         # Settings made the data dir private before anything was written; say what that took.
         if settings.DATA_DIR_TIGHTENED:
             log.warning(

@@ -28,7 +28,7 @@ from django.db.models import Count, Q, QuerySet
 from django.tasks import task
 from django.utils import timezone
 
-from dashboard import actions, audit, devin, leases, rules, wording
+from dashboard import actions, answers, audit, devin, leases, rules, wording
 from dashboard.http import AuthenticatedHttpRequest
 from dashboard.models import AuditEvent, BulkItem, BulkRun, Organization, Session
 
@@ -174,7 +174,7 @@ class _Slice:
         """Sessions whose items are done but whose answers a killed worker never stored (they
         wait in batches): re-read and store them, so the sessions page shows them as they are."""
         done = self.run.items.filter(outcome=BulkItem.Outcome.OK, session__isnull=False)
-        stale = done.exclude(actions.applied_filter(self.run.action))
+        stale = done.exclude(answers.applied_filter(self.run.action))
         by_org: dict[int, tuple[Organization, list[str]]] = {}
         for item in stale.select_related("session__org")[:MAX_TARGETS]:
             if item.session is not None:
@@ -182,7 +182,7 @@ class _Slice:
                 by_org.setdefault(org.pk, (org, []))[1].append(item.session.session_id)
         for org, ids in by_org.values():
             for start in range(0, len(ids), REREAD_MAX):
-                actions.refresh_sessions(org, ids[start : start + REREAD_MAX], self.run.action)
+                answers.refresh_sessions(org, ids[start : start + REREAD_MAX], self.run.action)
 
     def _thread(self) -> None:
         try:
@@ -259,7 +259,7 @@ class _Pending:
 
 class _Answers:
     """Devin's answers to the run's calls, stored REREAD_BATCH at a time per org, each batch
-    with one re-read for fresh badges (`actions.store_answers`).
+    with one re-read for fresh badges (`answers.store_answers`).
 
     The thread that fills a batch makes the call, so re-reads count within the run's concurrency
     bound. Until its batch is stored a session's row shows its state before the run; if the
@@ -274,17 +274,17 @@ class _Answers:
 
     def add(self, org: Organization, answer: devin.Session) -> None:
         with self._lock:
-            _, answers = self._waiting.setdefault(org.pk, (org, []))
-            answers.append(answer)
-            batch = self._waiting.pop(org.pk)[1] if len(answers) >= REREAD_BATCH else []
+            _, waiting = self._waiting.setdefault(org.pk, (org, []))
+            waiting.append(answer)
+            batch = self._waiting.pop(org.pk)[1] if len(waiting) >= REREAD_BATCH else []
         if batch:
-            actions.store_answers(org, batch, self.action)
+            answers.store_answers(org, batch, self.action)
 
     def flush(self) -> None:
         with self._lock:
             waiting, self._waiting = self._waiting, {}
-        for org, answers in waiting.values():
-            actions.store_answers(org, answers, self.action)
+        for org, batch in waiting.values():
+            answers.store_answers(org, batch, self.action)
 
 
 def _finish(run: BulkRun) -> bool:

@@ -14,10 +14,10 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db.models import Model, Q, QuerySet
+from django.db.models import Model, QuerySet
 from django.http import QueryDict
 
-from dashboard import vocabulary
+from dashboard import search, vocabulary
 from dashboard.fields import FallbackChoiceField, TextField, TextListField
 from dashboard.models import Session
 from dashboard.paging import MAX_PK, Key, Keyset, Page
@@ -44,10 +44,16 @@ SORTS = {"updated": "updated_at", "created": "created_at", "acus": "acus_consume
 SORT_LABELS = {"updated": "Last updated", "created": "Created", "acus": "ACUs"}
 # Parameters that choose *which* sessions; the rest (sort, cursor) only order and page them.
 FILTER_KEYS = ("org", "status", "detail", "category", "archived", "pr", "tag", "origin", "q")
-# The header's counter of active sessions is exact up to this many, then "10,000+". A COUNT reads
-# every matching index entry: at 100k sessions ~3 ms on SQLite and ~10 ms on PostgreSQL, on every
-# page and after every archive (docs/performance.md). A bulk archive takes 10,000 at most too.
+# Counts (the header's active sessions, the results' matches) are exact up to this many, then
+# "10,000+". An exact COUNT reads every matching index entry, and more for a filter no index
+# covers: at 1M sessions 48-60 ms for the active ones, 0.4 s for a category (docs/performance.md).
+# A bulk archive takes 10,000 at most too.
 COUNT_CAP = 10_000
+
+
+def count_upto(qs: QuerySet[Session]) -> int:
+    """How many rows `qs` has, counting no further than one past the cap."""
+    return qs[: COUNT_CAP + 1].count()
 
 
 def count_label(count: int) -> str:
@@ -55,8 +61,8 @@ def count_label(count: int) -> str:
 
 
 def capped_count(qs: QuerySet[Session]) -> str:
-    """How many rows `qs` has, as the counter shows it; counts no further than the cap."""
-    return count_label(qs[: COUNT_CAP + 1].count())
+    """How many rows `qs` has, as the counter shows it."""
+    return count_label(count_upto(qs))
 
 
 def choices(known: list[str], chosen: list[str] | str) -> list[tuple[str, str]]:
@@ -209,5 +215,5 @@ class SessionFilters(FilterForm):
         if f["tag"]:
             qs = qs.filter(tags_text__contains=f"|{f['tag']}|")
         if f["q"]:
-            qs = qs.filter(Q(title__icontains=f["q"]) | Q(session_id__icontains=f["q"]))
+            qs = search.matching(qs, f["q"])
         return qs

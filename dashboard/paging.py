@@ -51,7 +51,13 @@ class Keyset:
         if after is not None:
             value, pk = after
             column = self.column
-            qs = qs.filter(Q(**{f"{column}__lt": value}) | Q(**{column: value, "pk__lt": pk}))
+            # `value <= v AND (value < v OR pk < p)`, not `value < v OR (value = v AND pk < p)`:
+            # the same rows, but the leading range lets the database walk the sort's index from
+            # the cursor on. With only the OR, SQLite read every row past the cursor in every org
+            # and sorted them (page 50 at 1M sessions: 496 ms; this way a few ms).
+            qs = qs.filter(
+                Q(**{f"{column}__lte": value}), Q(**{f"{column}__lt": value}) | Q(pk__lt=pk)
+            )
         rows = list(qs[: size + 1])
         next_cursor = self.cursor(rows[size - 1]) if len(rows) > size else ""
         return Page(rows[:size], next_cursor)

@@ -146,6 +146,7 @@ MIDDLEWARE = [
     # Before LoginRequiredMiddleware: a request from the sign-in proxy arrives signed in.
     "dashboard.proxyauth.ProxySignInMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "dashboard.middleware.IdleTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -324,9 +325,10 @@ if AUTH_HEADER and not isinstance(TRUSTED_PROXIES, list):
         "someone in."
     )
 
-# Idle timeout: every request renews the session, so it ends after this much inactivity.
+# Idle timeout: a session ends after this much inactivity. dashboard.middleware's
+# IdleTimeoutMiddleware renews it at most once a minute, so a page view writes nothing.
 SESSION_COOKIE_AGE = int(env_number("SESSION_IDLE_TIMEOUT", 8 * 3600))
-SESSION_SAVE_EVERY_REQUEST = True
+SESSION_SAVE_EVERY_REQUEST = False
 
 SECURE_CSP = {
     "default-src": [CSP.SELF],
@@ -360,6 +362,18 @@ RUN_LEASE_SECONDS = env_number("DASHBOARD_RUN_LEASE", 60.0)
 # `manage.py db_worker` processes; never by threads of a web worker.
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 SESSIONS_PER_PAGE = 50
+# Rendered rows of the sessions table (templates/dashboard/sessions.html), in each process's
+# memory: the table of a page of 50 rows takes ~5 ms of CPU from here instead of ~20-25 ms.
+# Keyed by each row's content, so a changed session is rendered afresh; ~2.5 kB a row.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "rows": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "session-rows",
+        "TIMEOUT": 24 * 3600,
+        "OPTIONS": {"MAX_ENTRIES": 5000},
+    },
+}
 
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
 LOGGING = {

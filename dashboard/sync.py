@@ -72,7 +72,7 @@ def session_fields(item: devin.Session) -> dict[str, Any]:
 
 # Indexed columns are cut, and marked, at a length no real value nears, so that an index row stays
 # under PostgreSQL's limit (~2.7 kB, at up to 4 bytes a character). `raw` keeps the whole value.
-INDEXED_LIMITS = {"status": 100, "category": 100}
+INDEXED_LIMITS = {"status": 100, "status_detail": 100, "category": 100, "origin": 100}
 PR_STATES_LIMIT = 300
 PR_STATE_LIMIT = 40
 

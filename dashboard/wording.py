@@ -114,6 +114,11 @@ def _misconfigured(exc: Misconfigured) -> str:
         )
     # The client leaves out the user info, which may hold a password.
     shown = "one with a user name or password" if "@" in exc.detail else repr(exc.detail)
+    if exc.reason:
+        return (
+            f"The API base URL {shown} for {who} is refused, so nothing was sent to it: "
+            f"{exc.reason} {_FIX_ON_ORGS_PAGE}"
+        )
     return (
         f"The API base URL for {who} must be an http(s) URL like https://api.devin.ai, "
         f"not {shown}. {_FIX_ON_ORGS_PAGE}"
@@ -147,6 +152,8 @@ _SENT_NO_ANSWER: Final[dict[Kind, str]] = {
     Kind.UNDECODABLE: "Sent; Devin's answer could not be read; " + NEXT_SYNC,
     Kind.BAD_RESPONSE: "Sent; Devin's answer could not be used ({said}); " + NEXT_SYNC,
 }
+# A row whose action may have been applied, while a worker re-reads its org (the live refresh).
+REREADING = "Devin may have done it; re-reading…"
 NO_LONGER_IN_DASHBOARD = "No longer in the dashboard."
 INTERNAL_ERROR = "Internal error; see the server log."
 
@@ -228,4 +235,39 @@ def never_settled(exc: DevinError | CredentialDecryptError) -> str:
     return (
         "Sent, but its process stopped before recording Devin's answer, and the session could "
         f"not be re-read since ({describe(exc)}); " + NEXT_SYNC
+    )
+
+
+# -- an action Devin accepted (2xx) whose answer could not be used (dashboard.answers) ----------
+
+
+def _unusable(exc: DevinError) -> str:
+    if exc.kind == Kind.NOT_JSON:
+        return "it was not JSON"
+    return exc.detail or "it did not match the API's contract"
+
+
+def accepted_note(action: str, applied: bool | None) -> str:
+    """The row's note after Devin accepted `action` but its answer could not be used.
+
+    `applied` is what a re-read showed (True), or None when the re-read failed too.
+    """
+    if applied is None:
+        return f"{action.capitalize()}d; details will refresh on the next sync."
+    return f"Devin's answer could not be read; a re-read shows it {action}d."
+
+
+def accepted_detail(
+    action: str, exc: DevinError, applied: bool | None, reread_error: DevinError | None
+) -> str:
+    """The audit detail (and a bulk item's) for the same, with what was wrong with the answer."""
+    said = f"Devin accepted it, but its answer could not be used ({_unusable(exc)})"
+    if applied is True:
+        return f"{said}; a re-read shows it {action}d."
+    if applied is False:
+        return f"{said}; a re-read shows it not {action}d yet; " + NEXT_SYNC
+    why = f" ({describe(reread_error)})" if reread_error is not None else " in time"
+    return (
+        f"{said}; the session could not be re-read{why}, so it is shown {action}d; "
+        "details will refresh on the next sync."
     )

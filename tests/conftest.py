@@ -47,6 +47,14 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 
 
 @pytest.fixture
+def no_tracebacks(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Fails the test if anything was logged as an error or with a traceback (a would-be 500)."""
+    yield
+    escaped = [r for r in caplog.records if r.exc_info or r.levelname in ("ERROR", "CRITICAL")]
+    assert escaped == [], [r.getMessage() for r in escaped]
+
+
+@pytest.fixture
 def make_user(django_user_model: Any) -> Any:
     def make(username: str, *, admin: bool = False) -> Any:
         user = django_user_model.objects.create_user(

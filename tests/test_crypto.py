@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 
-from dashboard import crypto
+from dashboard import crypto, search
 from dashboard.models import AuditEvent, Organization, Session
 
 # A token nobody else uses, so that finding it anywhere means it leaked.
@@ -165,4 +165,7 @@ def test_the_database_holds_no_plaintext_token(
         created_at=acme.created_at,
         updated_at=acme.created_at,
     )
-    assert columns_containing(TOKEN[10:30]) == ["dashboard_session.title"]
+    expected = ["dashboard_session.title"]
+    if connection.vendor == "sqlite":  # the search index's view of titles, and its change log
+        expected += [f"{search.FTS_TABLE}.title", f"{search.LOG_TABLE}.title"]
+    assert sorted(columns_containing(TOKEN[10:30])) == sorted(expected)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from dashboard import filters
 from dashboard.models import AuditEvent, Organization, Session
 from dashboard.paging import Keyset
 
@@ -102,3 +104,46 @@ def test_garbage_decodes_to_none(raw: str) -> None:
 def test_a_number_cursor_takes_only_finite_numbers(value: Any) -> None:
     # json.dumps writes inf as Infinity, which json.loads reads back.
     assert ACUS.decode(encode(["acus", value, 1])) is None
+
+
+@pytest.fixture
+def tied_orgs() -> list[Organization]:
+    """Three orgs whose 90 sessions tie on every sort, within an org and across orgs, with pks
+    in no particular order of the sort values."""
+    orgs = [Organization.objects.create(name=f"Org {n}", org_id=f"org-{n}") for n in range(3)]
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    order = list(range(90))
+    random.Random(19).shuffle(order)
+    Session.objects.bulk_create(
+        Session(
+            org=orgs[n % 3],
+            session_id=f"devin-{n:04d}",
+            status="running",
+            is_archived=n % 7 == 0,
+            acus_consumed=float(n // 9),
+            created_at=start + timedelta(hours=n // 6),
+            updated_at=start + timedelta(minutes=n // 5),
+        )
+        for n in order
+    )
+    return orgs
+
+
+@pytest.mark.parametrize("sort", list(filters.SORT_KEYSETS))
+@pytest.mark.parametrize("size", [1, 4, 7, 50])
+def test_keyset_pages_are_the_offset_pages(
+    tied_orgs: list[Organization], sort: str, size: int
+) -> None:
+    keyset = filters.SORT_KEYSETS[sort]
+    # Two of the three orgs, active only: the sessions page's filter for a member of two orgs.
+    shown = Session.objects.filter(org__in=[tied_orgs[0], tied_orgs[2]], is_archived=False)
+    everything = list(keyset.order(shown).values_list("pk", flat=True))
+    assert len(everything) > 40
+    after = None
+    for number in range(len(everything) // size + 2):
+        page = keyset.page(shown, after, size)
+        assert [row.pk for row in page.rows] == everything[number * size : (number + 1) * size]
+        if not page.next_cursor:
+            break
+        after = keyset.decode(page.next_cursor)  # as the next page's link carries it
+    assert (number + 1) * size >= len(everything) > number * size

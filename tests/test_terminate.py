@@ -25,7 +25,6 @@ FAULTS: list[tuple[dict[str, Any], str, str]] = [
     ({"kind": "status", "status": 422}, "(422)", "failed"),
     ({"kind": "429", "retry_after": "30"}, "Try again in 30 seconds", "failed"),
     ({"kind": "status", "status": 503}, "Sent; Devin answered with an error (HTTP 503)", "unknown"),
-    ({"kind": "malformed_json"}, "Sent; Devin's answer could not be read", "unknown"),
     ({"kind": "hang", "seconds": 10}, "Sent; Devin did not answer in time", "unknown"),
 ]
 FAULT_IDS = [f["kind"] + str(f.get("status", "")) for f, _, _ in FAULTS]

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Final
 
 from django.views.decorators.debug import sensitive_variables
 
+from dashboard.baseurls import refusal
 from dashboard.devin.errors import DevinError, Kind, Misconfigured, make_error
 from dashboard.devin.problems import clip
 from dashboard.devin.query import SessionQuery
@@ -78,11 +79,16 @@ class DevinClient(SessionPartCalls):
         org = clip(str(org_id), 80)
         secret = token.strip() if isinstance(token, str) else ""
         host = api_host(self.base_url)
-        if host is None:
+        # Checked on every use, not only when saved: an org saved before a rule was added is
+        # held to it too, and never sent a request.
+        refused = refusal(self.base_url) if host is not None else None
+        if host is None or refused is not None:
             # User info may hold a password, and a pasted URL the token: never repeat either.
             shown = "…@" + base_url.rsplit("@", 1)[1] if "@" in base_url else base_url
             shown = shown.replace(secret, "[redacted]") if secret else shown
-            raise Misconfigured("base_url", detail=clip(shown, 80), org=org, org_name=label)
+            raise Misconfigured(
+                "base_url", detail=clip(shown, 80), org=org, org_name=label, reason=refused or ""
+            )
         # The org id goes into the URL path: anything but an id could point at another endpoint.
         if not (isinstance(org_id, str) and ID_CHARS.fullmatch(org_id)):
             raise Misconfigured("org_id", detail=org, org=org, org_name=label)

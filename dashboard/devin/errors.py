@@ -57,6 +57,8 @@ class DevinError(Exception):
     - `detail`: what the server or the network layer said, one clipped line, token removed.
     - `maybe_applied`: True when a call that changes something (a POST) may have taken effect
       even though it failed, e.g. it timed out after it was sent.
+    - `accepted`: True when the API answered 2xx, so it accepted the request, but the answer
+      cannot be used (not JSON, not the contract, or about another session or org).
     """
 
     def __init__(
@@ -67,6 +69,7 @@ class DevinError(Exception):
         detail: str = "",
         retry_after: float | None = None,
         maybe_applied: bool = False,
+        accepted: bool = False,
         org: str = "",
         org_name: str = "",
         host: str = "",
@@ -79,6 +82,7 @@ class DevinError(Exception):
         self.detail = detail
         self.retry_after = retry_after
         self.maybe_applied = maybe_applied
+        self.accepted = accepted
         self.org = org
         self.org_name = org_name
         self.host = host
@@ -93,6 +97,7 @@ class DevinError(Exception):
             f"at {self.host}" if self.host else "",
             f"retry after {self.retry_after:g}s" if self.retry_after is not None else "",
             "maybe applied" if self.maybe_applied else "",
+            "accepted" if self.accepted else "",
         ]
         known = ", ".join(fact for fact in facts if fact)
         return (
@@ -113,13 +118,18 @@ class Misconfigured(DevinError, ValueError):
 
     `field` names the setting ("base_url", "org_id" or "token"); `detail` is the offending value,
     clipped, never a token, and a URL's user info (which may hold a password) cut to "…@".
+    `reason`, when set, is why a well-formed base URL is refused (a link-local address...),
+    in the words the Organizations form uses.
     Also a ValueError (it is one), and a DevinError so that views that catch only DevinError
     show it instead of failing with a 500.
     """
 
-    def __init__(self, field: str, *, detail: str = "", org: str = "", org_name: str = "") -> None:
+    def __init__(
+        self, field: str, *, detail: str = "", org: str = "", org_name: str = "", reason: str = ""
+    ) -> None:
         super().__init__(Kind.MISCONFIGURED, detail=detail, org=org, org_name=org_name)
         self.field = field
+        self.reason = reason
 
     def _name(self) -> str:
         return f"{self.kind.value} {self.field}"

@@ -21,7 +21,9 @@ import httpx
 from django.conf import settings
 
 from dashboard import __version__
+from dashboard.devin import guard
 from dashboard.devin.errors import DevinError, Kind, Misconfigured, kind_of_status, make_error
+from dashboard.devin.guard import guarded_transport
 from dashboard.devin.problems import clip, error_detail, load_json, retry_after_seconds
 
 logger = logging.getLogger(__name__)
@@ -63,7 +65,8 @@ def shared_client() -> httpx.Client:
             if client is None:
                 # Redirects are not followed: the API does not redirect, and following one could
                 # hand a request to a host the admin never configured.
-                client = httpx.Client(follow_redirects=False)
+                # Connections are guarded: no name may lead to a link-local address.
+                client = httpx.Client(transport=guarded_transport(), follow_redirects=False)
                 # Close pooled connections at exit rather than leave them to the garbage collector
                 # (which warns about each unclosed socket).
                 atexit.register(client.close)
@@ -187,6 +190,7 @@ class Transport:
             except DevinError as exc:
                 # A 2xx answer: a POST took effect even if what it returned cannot be read.
                 exc.maybe_applied = method != "GET"
+                exc.accepted = True
                 error = exc
         # Raised here, outside the except blocks, so nothing is chained to it.
         error.org, error.org_name, error.host = self.org, self.org_name, self.host
@@ -302,6 +306,11 @@ class Transport:
             return _Failure(make_error(Kind.TIMEOUT, detail=detail), never_sent=False)
         if isinstance(exc, httpx.ConnectError):
             text = str(exc).lower()
+            if guard.REFUSED in text:
+                # Never connected: the name leads where no Devin API is (cloud credentials).
+                reason = f"{clip(str(exc))}, never a Devin API."
+                refused = Misconfigured("base_url", detail=clip(self.base_url, 80), reason=reason)
+                return _Failure(refused, never_sent=True, retryable=False)
             if any(word in text for word in ("ssl", "tls", "certificate")):
                 # A certificate problem will not fix itself in the next few seconds.
                 return _Failure(
@@ -333,12 +342,14 @@ class Transport:
             pass  # raised below, outside the except block: the JSONDecodeError holds the body
         content_type = clip(response.headers.get("content-type", "no content type"), 60)
         body = clip(self.auth.redact(response.content.decode("utf-8", "replace")))
-        raise make_error(
+        error = make_error(
             Kind.NOT_JSON,
             status_code=response.status_code,
             detail=clip(f"{content_type}: {body}"),
             maybe_applied=method != "GET",
         )
+        error.accepted = True  # only a 2xx body is read: what it says is lost, not its status
+        raise error
 
     def _error_for(self, response: httpx.Response, method: str) -> DevinError:
         """The DevinError for an HTTP answer that is not 2xx."""

@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from dashboard import actions, filters
+from dashboard import answers, filters
 from dashboard.access import require_operator, visible_orgs
 from dashboard.bulk import start_bulk
 from dashboard.fields import PkListField
@@ -35,7 +35,7 @@ def _bulk(request: AuthenticatedHttpRequest, action: str) -> HttpResponse:
     targets = Session.objects.filter(org_id__in=require_operator(request), is_archived=False)
     if action == "terminate":
         # A session that has ended already has nothing to stop.
-        targets = targets.exclude(status=actions.TERMINATED_STATUS)
+        targets = targets.exclude(status=answers.TERMINATED_STATUS)
     if request.POST.get("scope") == "filter":
         # The filter travels in the form. Rows outside the user's operator orgs are already
         # left out, so any org may be named; a value that does not read stops the archive

@@ -91,19 +91,19 @@ def session_page(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 
 def after_action(
     request: AuthenticatedHttpRequest,
-    session: Session,
+    result: actions.ActionResult,
     action: str,
-    error: actions.Failure | None,
+    problem: wording.ActionProblem | None,
 ) -> HttpResponse:
     """The panel's header after archive, unarchive or terminate from it (htmx), what happened
     said and focused, with the list row behind the panel and the active counter out of band."""
+    session = result.session
     context = _context(request, session)
-    context.update(panel=True, oob_row=True, flash=error is None)
+    context.update(panel=True, oob_row=True, flash=problem is None, head_problem=problem)
     context["actable_orgs"] = frozenset({session.org_id})
-    if error is None:
-        context["done"] = f"{action.capitalize()}d “{session}”."
-    else:
-        context["head_problem"] = wording.action_problem(action, error)
+    if problem is None:
+        done = f"{action.capitalize()}d “{session}”."
+        context["done"] = f"{done} {result.note}" if result.note else done
     return render(request, "dashboard/session.html#head", context)
 
 

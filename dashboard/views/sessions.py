@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import UTC, datetime
 from urllib.parse import urlencode
@@ -43,13 +44,13 @@ def sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
 
     base = Session.objects.filter(org_id__in=list(by_pk))
     matching = f.apply(base)
-    total = matching.count() if orgs else 0
+    total = filters.count_upto(matching) if orgs else 0
     # `raw`, the full JSON and most of a row's bytes, is never shown: it stays in the database.
     page = f.page(matching.defer("raw"), settings.SESSIONS_PER_PAGE) if total else None
     rows = page.rows if page else []
     for row in rows:
         row.org = by_pk[row.org_id]  # no join: the orgs are already loaded
-    # The default view counts exactly the active sessions: no need to count twice.
+    # The default view counts the active sessions, as the header does: no need to count twice.
     default_view = not f.is_filtered
     if default_view:
         active_count = filters.count_label(total)
@@ -66,6 +67,8 @@ def sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
         "org_runs": [(org, runs.get(org.pk)) for org in orgs],
         "rows": rows,
         "total": total,
+        "total_label": filters.count_label(total),
+        "count_cap": filters.COUNT_CAP,
         "active_count": active_count,
         "f": f,
         "next_query": f.query(after=page.next_cursor) if page and page.next_cursor else "",
@@ -126,6 +129,7 @@ def _render_row(
     session: Session,
     *,
     problem: wording.ActionProblem | None = None,
+    note: str = "",
     flash: bool = False,
     counter: bool = False,
 ) -> HttpResponse:
@@ -133,6 +137,7 @@ def _render_row(
         "row": session,
         "actable_orgs": frozenset({session.org_id}),  # only its operators reach the actions
         "problem": problem,
+        "note": note,
         "flash": flash,
         "active_count": _active_count(list(visible_orgs(request.user).values_list("pk", flat=True)))
         if counter
@@ -145,20 +150,27 @@ def _act(request: AuthenticatedHttpRequest, pk: int, action: str) -> HttpRespons
     session = session_for_user(request, pk, OPERATOR)
     # Within ACTION_DEADLINE_SECONDS, re-read included: well inside a proxy's timeout.
     result = actions.perform(session, action, actor=request.user, ip=audit.client_ip(request))
+    problem = None
+    if result.error is not None and request.htmx:
+        # The row as stored; a rate limit's words already say when to try again.
+        problem = wording.action_problem(action, result.error)
+        if result.outcome is actions.Outcome.UNKNOWN and settings.LIVE_REFRESH_SECONDS:
+            # A worker re-reads the org (never this request): the live poll brings the row.
+            live.request_refresh(session.org)
+            problem = dataclasses.replace(problem, note=wording.REREADING)
     if request.htmx and request.POST.get("panel") == "1":
         # From the side panel: its header and the list row behind it, the list kept.
-        return session_page.after_action(request, result.session, action, result.error)
+        return session_page.after_action(request, result, action, problem)
     if result.error is not None:
         if not request.htmx:
             messages.error(request, wording.action_flash(action, str(session), result.error))
             return redirect(back_url(request))
-        # The row as stored; a rate limit's words already say when to try again.
-        problem = wording.action_problem(action, result.error)
         return _render_row(request, result.session, problem=problem)
     if not request.htmx:
-        messages.success(request, f"{action.capitalize()}d “{result.session}”.")
+        done = f"{action.capitalize()}d “{result.session}”."
+        messages.success(request, f"{done} {result.note}" if result.note else done)
         return redirect(back_url(request))
-    return _render_row(request, result.session, flash=True, counter=True)
+    return _render_row(request, result.session, note=result.note, flash=True, counter=True)
 
 
 @require_POST

@@ -28,7 +28,9 @@
     return relativeWords((Date.now() - date.getTime()) / 1000);
   }
 
-  // <time datetime="ISO"> shows a relative time, and the exact local time on hover.
+  // <time datetime="ISO"> shows a relative time, and the exact local time on hover. The sessions
+  // table's rows are cached on the server, so they carry the ISO time only (and a UTC time for
+  // pages without JavaScript): their "5 minutes ago" is written here, on load and every swap.
   function localizeTimes(root) {
     root.querySelectorAll("time[datetime]").forEach((el) => {
       const date = new Date(el.getAttribute("datetime"));

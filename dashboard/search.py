@@ -1,0 +1,197 @@
+"""Text search of sessions (title or session id contains the text), served by an index.
+
+`icontains` alone is LIKE '%…%', which no B-tree serves: at 1M sessions a search read every row
+(0.7-3.8 s, docs/performance.md). What serves it depends on the database, and either way the
+rows found are exactly `icontains`'s: the index only narrows the candidates, the LIKE decides.
+
+- PostgreSQL: pg_trgm GIN indexes on UPPER(title) and UPPER(session_id), the very expressions
+  `icontains` compares, so the planner uses them for the query as it always was.
+- SQLite: an FTS5 table with the trigram tokenizer over (title, session_id), external content (no
+  copy of the text), kept in step by triggers on dashboard_session: sessions are written by
+  bulk_create, bulk_update, update() and deletes alike, and only triggers see them all.
+  The triggers do not index a row at once: FTS5 (3.40) writes an index segment for every
+  statement that touches it, so a row at a time cost ~110 µs of CPU a session written (a full
+  sync of 100k: +11 s). They log the change in `LOG_TABLE` instead, and every `BATCH`th entry
+  indexes the whole log in one statement (~30 µs a session). Until then a logged session is
+  found by the LIKE alone: a search reads the index's candidates plus the logged rows, so it never
+  misses a session, whenever it was written.
+
+Texts of one or two characters have no trigram: they take the plain scan, which for so short a
+substring fills a page after a few rows. (On PostgreSQL the planner decides; it knows as much.)
+"""
+
+from __future__ import annotations
+
+from django.db import DatabaseError, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Model, Q, QuerySet
+from django.db.models.expressions import RawSQL
+
+MIN_INDEXED = 3  # the shortest text a trigram index can answer
+FTS_TABLE = "dashboard_session_search"
+LOG_TABLE = "dashboard_session_search_log"
+# Log entries indexed together: fewer statements write fewer, bigger segments (100k sessions
+# written 200 a transaction: 3.0 s of CPU at 1,000, against 11 s a row at a time), and more
+# logged rows are more rows for each search to read by LIKE (1,000: about a millisecond).
+BATCH = 1000
+# Up to this many candidates, a search hands the database their pks; past it, the subquery.
+FEW = 2000
+
+# `add`: this text, a session's current one, is not in the index yet. `drop`: this text is in
+# the index but no longer true (changed or deleted); external content needs it to remove it.
+# Invariants: a session has at most one `add`, holding its current text, and a session with none
+# has exactly its current text in the index.
+SQLITE_TABLES = [
+    f"""CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5(
+        title, session_id, content='dashboard_session', content_rowid='id', tokenize='trigram'
+    )""",
+    f"""CREATE TABLE IF NOT EXISTS {LOG_TABLE} (
+        seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, id INTEGER NOT NULL, title TEXT,
+        session_id TEXT
+    )""",
+    f"CREATE INDEX IF NOT EXISTS {LOG_TABLE}_id ON {LOG_TABLE} (id, kind)",
+]
+_DROP_OLD = (
+    f"INSERT INTO {LOG_TABLE} (kind, id, title, session_id) "
+    "SELECT 'drop', old.id, old.title, old.session_id "
+    f"WHERE NOT EXISTS (SELECT 1 FROM {LOG_TABLE} WHERE id = old.id AND kind = 'add');"
+)
+_FORGET_ADD = f"DELETE FROM {LOG_TABLE} WHERE id = old.id AND kind = 'add';"
+_ADD_NEW = (
+    f"INSERT INTO {LOG_TABLE} (kind, id, title, session_id) "
+    "VALUES ('add', new.id, new.title, new.session_id);"
+)
+# Reads the log alone: a trigger that named dashboard_session would break Django's rebuild of
+# that table (SQLite checks every trigger when it renames the new copy into place).
+CATCH_UP = [
+    f"INSERT INTO {FTS_TABLE} ({FTS_TABLE}, rowid, title, session_id) "
+    f"SELECT 'delete', id, title, session_id FROM {LOG_TABLE} WHERE kind = 'drop' ORDER BY seq;",
+    f"INSERT INTO {FTS_TABLE} (rowid, title, session_id) "
+    f"SELECT id, title, session_id FROM {LOG_TABLE} WHERE kind = 'add';",
+    f"DELETE FROM {LOG_TABLE};",
+]
+SQLITE_TRIGGERS = {
+    f"{FTS_TABLE}_insert": f"AFTER INSERT ON dashboard_session BEGIN {_ADD_NEW} END",
+    # Only when a searched column changes: a sync rewrites every column of a changed row.
+    f"{FTS_TABLE}_update": (
+        "AFTER UPDATE OF id, title, session_id ON dashboard_session "
+        "WHEN old.id IS NOT new.id OR old.title IS NOT new.title "
+        "OR old.session_id IS NOT new.session_id "
+        f"BEGIN {_DROP_OLD} {_FORGET_ADD} {_ADD_NEW} END"
+    ),
+    f"{FTS_TABLE}_delete": f"AFTER DELETE ON dashboard_session BEGIN {_DROP_OLD} {_FORGET_ADD} END",
+    f"{FTS_TABLE}_batch": (
+        f"AFTER INSERT ON {LOG_TABLE} WHEN new.seq >= {BATCH} BEGIN {' '.join(CATCH_UP)} END"
+    ),
+}
+
+POSTGRES_EXTENSION_HELP = (
+    "The search index needs PostgreSQL's pg_trgm extension, and this database user may not "
+    "create it. Ask a superuser (or the database owner) to run, in this database:\n"
+    "    CREATE EXTENSION IF NOT EXISTS pg_trgm;\n"
+    "then run `manage.py migrate` again."
+)
+# `icontains` compares UPPER("col"::text); the index must be on that expression.
+POSTGRES_INDEXES = {
+    "session_title_trgm": "UPPER(title::text)",
+    "session_id_trgm": "UPPER(session_id::text)",
+}
+
+
+def matching[M: Model](qs: QuerySet[M], text: str) -> QuerySet[M]:
+    """`qs` (of sessions) narrowed to those whose title or session id contains `text`, ignoring
+    case."""
+    contains = Q(title__icontains=text) | Q(session_id__icontains=text)
+    if len(text) < MIN_INDEXED or connections[qs.db].vendor != "sqlite":
+        return qs.filter(contains)
+    # A quoted FTS5 string is literal text, a quote in it written twice. The trigram tokenizer
+    # matches it as a substring, case folded.
+    phrase = '"' + text.replace('"', '""') + '"'
+    candidates = (
+        f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s "
+        f"UNION ALL SELECT id FROM {LOG_TABLE} WHERE kind = 'add'"
+    )
+    with connections[qs.db].cursor() as cursor:
+        cursor.execute(f"{candidates} LIMIT {FEW + 1}", [phrase])
+        few = [pk for (pk,) in cursor.fetchall()]
+    if len(few) <= FEW:
+        # As a list: SQLite (without ANALYZE statistics, as Django leaves it) would otherwise
+        # walk the sort's index past every active session, testing each against the subquery
+        # (a rare id fragment at 1M: ~190 ms; from the list, a few lookups).
+        return qs.filter(contains, pk__in=few)
+    # Many: walking the sort's index does find a page's worth soon.
+    return qs.filter(contains, pk__in=RawSQL(candidates, [phrase]))
+
+
+def ensure(connection: BaseDatabaseWrapper) -> None:
+    """Create the search index where it is missing (and fill it); a no-op when it is there."""
+    if connection.vendor == "sqlite":
+        _ensure_sqlite(connection)
+    elif connection.vendor == "postgresql":
+        _ensure_postgresql(connection)
+
+
+def drop(connection: BaseDatabaseWrapper) -> None:
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            for name in SQLITE_TRIGGERS:
+                cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
+            cursor.execute(f"DROP TABLE IF EXISTS {LOG_TABLE}")
+            cursor.execute(f"DROP TABLE IF EXISTS {FTS_TABLE}")
+        elif connection.vendor == "postgresql":
+            for name in POSTGRES_INDEXES:
+                cursor.execute(f"DROP INDEX IF EXISTS {name}")
+
+
+def catch_up(connection: BaseDatabaseWrapper) -> None:
+    """Index what the log holds now (SQLite), instead of at the next `BATCH`th write."""
+    if connection.vendor == "sqlite":
+        with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+            for statement in CATCH_UP:
+                cursor.execute(statement)
+
+
+def repair(using: str, **kwargs: object) -> None:
+    """After every migrate (post_migrate): put back the triggers if a migration dropped them.
+
+    Django alters a column on SQLite by copying the table to a new one, dropping the old one and
+    renaming: the triggers go with the old table, and rows written meanwhile are not logged.
+    """
+    connection = connections[using]
+    if connection.vendor == "sqlite" and FTS_TABLE in _sqlite_names(connection, "table"):
+        _ensure_sqlite(connection)
+
+
+def _sqlite_names(connection: BaseDatabaseWrapper, kind: str) -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM sqlite_master WHERE type = %s", [kind])
+        return {name for (name,) in cursor.fetchall()}
+
+
+def _ensure_sqlite(connection: BaseDatabaseWrapper) -> None:
+    if _sqlite_names(connection, "trigger") >= set(SQLITE_TRIGGERS):
+        return
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        for statement in SQLITE_TABLES:
+            cursor.execute(statement)
+        for name, body in SQLITE_TRIGGERS.items():
+            cursor.execute(f"CREATE TRIGGER IF NOT EXISTS {name} {body}")
+        # Index every session afresh: whatever was written while a trigger was missing is in.
+        cursor.execute(f"DELETE FROM {LOG_TABLE}")
+        cursor.execute(f"INSERT INTO {FTS_TABLE} ({FTS_TABLE}) VALUES ('rebuild')")
+
+
+def _ensure_postgresql(connection: BaseDatabaseWrapper) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'")
+        if cursor.fetchone() is None:
+            try:
+                with transaction.atomic(using=connection.alias):  # a savepoint in a migration
+                    cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+            except DatabaseError as exc:  # no privilege, or pg_trgm not installed on the server
+                raise RuntimeError(POSTGRES_EXTENSION_HELP) from exc
+        for name, expression in POSTGRES_INDEXES.items():
+            cursor.execute(
+                f"CREATE INDEX IF NOT EXISTS {name} ON dashboard_session "
+                f"USING gin ({expression} gin_trgm_ops)"
+            )
