@@ -10,8 +10,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.http import QueryDict
 
-from dashboard.baseurls import normalize_base_url
-from dashboard.models import DEFAULT_BASE_URL, Membership, Organization
+from dashboard.models import Membership, Organization
 
 
 class FirstAdminForm(UserCreationForm):
@@ -93,99 +92,6 @@ def token_field(*, required: bool) -> forms.CharField:
         help_text="The API key of a Devin service user with ViewOrgSessions "
         "(and ManageOrgSessions to archive). Stored encrypted; never shown again.",
     )
-
-
-class OrgForm(forms.ModelForm):
-    base_url = forms.CharField(
-        label="API base URL",
-        initial=DEFAULT_BASE_URL,
-        max_length=200,
-        widget=forms.URLInput(attrs={"spellcheck": "false", "autocapitalize": "off"}),
-        help_text="https://api.devin.ai, or your dedicated deployment's API host.",
-    )
-    token = token_field(required=True)
-
-    class Meta:
-        model = Organization
-        fields = ("name", "org_id", "base_url")
-        labels = {"name": "Display name", "org_id": "Devin org id"}
-        help_texts = {
-            "name": "How the dashboard names this organization.",
-            "org_id": "Looks like org-abc123; in Devin's organization settings.",
-        }
-        widgets = {
-            "org_id": forms.TextInput(attrs={"spellcheck": "false", "autocapitalize": "off"}),
-        }
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # Where the stored token is allowed to go; compared with what the form asks for.
-        self.saved_target = (
-            (self.instance.base_url, self.instance.org_id) if self.instance.pk else None
-        )
-        if self.instance.pk and self.instance.has_token:
-            token = self.fields["token"]
-            token.required = False
-            token.label = "Replace token"
-            token.help_text = (
-                f"Leave blank to keep the current token ({self.instance.token_hint}). "
-                "A new token is stored encrypted and never shown again."
-            )
-
-    def clean_org_id(self) -> str:
-        return validate_org_id(self.cleaned_data["org_id"])
-
-    def clean_base_url(self) -> str:
-        return normalize_base_url(self.cleaned_data["base_url"])
-
-    def clean_token(self) -> str:
-        value = self.cleaned_data.get("token") or ""
-        return validate_token(value) if value else ""
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        base_url, org_id = cleaned.get("base_url"), cleaned.get("org_id")
-        if base_url and org_id:
-            clash = (
-                Organization.objects.filter(base_url=base_url, org_id=org_id)
-                .exclude(pk=self.instance.pk)
-                .first()
-            )
-            if clash is not None:
-                self.add_error(
-                    "org_id",
-                    f"“{clash.name}” already uses this org id with this API base URL.",
-                )
-        if (
-            self.saved_target is not None
-            and base_url
-            and base_url != self.saved_target[0]
-            and not cleaned.get("token")
-            and "token" not in self.errors
-        ):
-            self.add_error(
-                "token",
-                "Enter the token again to use a new API base URL: "
-                "a stored token is never sent to another host.",
-            )
-        return cleaned
-
-    def save_org(self, by: User | None = None) -> tuple[Organization, str | None]:
-        """Save the org; returns it and the credential audit action, if the token changed."""
-        org: Organization = self.save(commit=False)
-        token = self.cleaned_data.get("token")
-        action = None
-        if token:
-            action = "credential_replaced" if org.has_token else "credential_created"
-            org.set_token(token, by=by)
-        elif self.saved_target is not None and (org.base_url, org.org_id) != self.saved_target:
-            # The last check was of another org id or host: it says nothing about this one.
-            org.health = Organization.Health.UNKNOWN
-            org.health_detail = ""
-            org.health_checked_at = None
-            org.can_manage = None
-        org.save()
-        return org, action
 
 
 class TokenForm(forms.Form):

@@ -423,7 +423,8 @@ class Profile(models.Model):
         return f"profile of {self.user}"
 
 
-# The retention rules' models live in their own module (this one is long enough); importing them
-# here registers them with the app.
+# The retention rules' and the ACU days' models live in their own modules (this one is long
+# enough); importing them here registers them with the app.
+from dashboard.acumodels import AcuDay as AcuDay  # noqa: E402
 from dashboard.rulemodels import Rule as Rule  # noqa: E402
 from dashboard.rulemodels import RulesSwitch as RulesSwitch  # noqa: E402

@@ -82,11 +82,15 @@ def _local_secret(filename: str, make: str) -> str:
     return path.read_text().strip()
 
 
-# `manage.py generate_credential_key` makes the first key, so it must run before any is set.
-MAKING_FIRST_KEY = sys.argv[1:2] == ["generate_credential_key"]
+# `manage.py generate_credential_key` makes the first key, so it must run before any is set; and
+# a command's help (`manage.py demo --help`, `manage.py help demo`) must not ask for secrets.
+NEEDS_NO_SECRETS = sys.argv[1:2] == ["generate_credential_key"] or (
+    Path(sys.argv[0]).name == "manage.py"
+    and (sys.argv[1:2] == ["help"] or any(arg in ("-h", "--help") for arg in sys.argv[2:]))
+)
 
 SECRET_KEY = env_str("SECRET_KEY")
-if not SECRET_KEY and MAKING_FIRST_KEY:
+if not SECRET_KEY and NEEDS_NO_SECRETS:
     SECRET_KEY = secrets.token_urlsafe(50)  # throwaway: the command signs nothing
 elif not SECRET_KEY:
     if not DEBUG:
@@ -100,7 +104,7 @@ elif not SECRET_KEY:
 # Kept apart from SECRET_KEY so that rotating one never strands the other.
 CREDENTIAL_KEYS = env_str("DASHBOARD_CREDENTIAL_KEYS")
 CREDENTIAL_KEYS_GENERATED = False
-if not CREDENTIAL_KEYS and not MAKING_FIRST_KEY:
+if not CREDENTIAL_KEYS and not NEEDS_NO_SECRETS:
     if not DEBUG:
         raise ImproperlyConfigured(
             "DASHBOARD_CREDENTIAL_KEYS is not set. Generate a key with "

@@ -20,7 +20,7 @@ from django.db import transaction
 from django.tasks import task
 from django.utils import timezone
 
-from dashboard import devin, leases, syncruns, timewords, wording
+from dashboard import acus, devin, leases, syncruns, timewords, wording
 from dashboard.crypto import CredentialDecryptError
 from dashboard.middleware import request_id as _request_id
 from dashboard.models import Organization, Session, SyncRun
@@ -157,11 +157,16 @@ def _store_batch(
         }
         new_rows: list[Session] = []
         changed: list[Session] = []
+        # ACUs gained since the last store, counted on today (dashboard.acus).
+        watched_from = acus.watched_from(org, now)
+        acus_gained = 0.0
         for session_id, item in latest.items():
             values = storable(session_fields(item))
             row = existing.get(session_id)
+            watched = values["created_day"] >= watched_from
             if row is None:
                 new_rows.append(Session(org=org, session_id=session_id, synced_at=now, **values))
+                acus_gained += acus.gained(0.0, values["acus_consumed"]) if watched else 0.0
                 continue
             if item.updated_at < row.updated_at or (
                 newer_than is not None
@@ -186,6 +191,8 @@ def _store_batch(
             ):
                 result.unchanged += 1  # no write: synced_at keeps meaning "last changed here"
                 continue
+            if watched:
+                acus_gained += acus.gained(row.acus_consumed, values["acus_consumed"])
             for name, value in values.items():
                 setattr(row, name, value)
             row.synced_at = now
@@ -200,6 +207,7 @@ def _store_batch(
             )
         else:
             Session.objects.bulk_update(changed, STORED_FIELDS, batch_size=BATCH)
+        acus.add(org, now, acus_gained)
     result.created += len(new_rows)
     result.updated += len(changed)
 

@@ -32,6 +32,7 @@ urlpatterns = [
     path("sessions/bulk-terminate/", bulk.bulk_terminate, name="bulk_terminate"),
     path("bulk/<int:pk>/", bulk.bulk_run, name="bulk_run"),
     path("insight/", insight.insight_index, name="insight_index"),
+    path("insight/all/", insight.insight_all, name="insight_all"),
     path("insight/<int:pk>/", insight.insight, name="insight"),
     path("orgs/", orgs.orgs, name="orgs"),
     path("orgs/add/", orgs.org_add, name="org_add"),

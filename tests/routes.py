@@ -199,6 +199,7 @@ ROUTES: dict[str, Route] = {
     "rules_pause_all": Route(post=admins_only(302)),
     # Insight.
     "insight_index": Route(get=members(302)),
+    "insight_all": Route(get=members()),
     "insight": Route(kwargs=_acme, get=members_of_acme()),
     # Organizations: site admins, but Sync now is for acme's operators.
     "orgs": Route(get=admins_only()),

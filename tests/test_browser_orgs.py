@@ -34,7 +34,7 @@ def test_admin_adds_an_org_and_tests_its_connection(
     expect(page.get_by_role("status").filter(has_text="Added Initech")).to_be_visible()
     org = Organization.objects.get(org_id="org-initech")
     row = page.locator(f"#org-{org.pk}")
-    expect(row).to_contain_text("Not checked yet")
+    expect(row).to_contain_text("Can view sessions")  # checked as it was added
 
     page.evaluate("window.notReloaded = true")
     row.get_by_role("button", name="Test connection").click()
@@ -68,11 +68,14 @@ def test_form_errors_and_a_rejected_token_on_a_phone(
     page.get_by_label("API base URL").fill(fake.url)
     page.get_by_label("Service token").fill(token)
     page.get_by_label("Service token").press("Enter")
-    expect(page).to_have_url(live_server.url + "/orgs/")
+    # Devin does not know the token: refused under its field, nothing saved.
+    expect(page.get_by_text("rejected (401): Devin does not accept this token")).to_be_visible()
+    assert not Organization.objects.exists()
 
-    button = page.get_by_role("button", name="Test connection")
-    button.focus()
-    page.keyboard.press("Enter")
-    expect(page.locator(".health-detail")).to_contain_text("rejected (401)")
+    page.get_by_label("Service token").fill(fake.tokens["org-initech"]["view"])
+    page.get_by_label("Service token").press("Enter")
+    expect(page).to_have_url(live_server.url + "/orgs/")
+    expect(page.get_by_text("Its token may only view sessions")).to_be_visible()
+    expect(page.locator(".health-detail")).to_contain_text("cannot archive")
     expect(page.get_by_text("Credential health").first).to_be_hidden()  # no table head on a phone
     expect(page.locator('td[data-label="Health"]')).to_be_visible()

@@ -61,3 +61,47 @@ def test_demo_without_the_fake_says_it_needs_a_source_checkout(
     monkeypatch.setitem(sys.modules, "fakedevin", None)
     with pytest.raises(CommandError, match="needs the fake Devin API from a source checkout"):
         call_command("demo", "--no-serve")
+
+
+def _env_without_secrets() -> dict[str, str]:
+    hidden = {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "DEBUG", "SECRET_KEY", "SECRET_KEY_FILE"}
+    hidden |= {"DASHBOARD_CREDENTIAL_KEYS", "DASHBOARD_CREDENTIAL_KEYS_FILE"}
+    return {k: v for k, v in os.environ.items() if k not in hidden}
+
+
+@pytest.mark.parametrize("args", [["demo", "--help"], ["help", "demo"], ["demo", "-h"]])
+def test_demo_help_works_without_debug_or_secrets(tmp_path: Path, args: list[str]) -> None:
+    env = {**_env_without_secrets(), "DASHBOARD_DATA_DIR": str(tmp_path)}
+    command = [sys.executable, "manage.py", *args]
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "--port PORT" in result.stdout and "make demo PORT=" in result.stdout
+    # No development secret was made for it.
+    assert not (tmp_path / "secret_key").exists()
+    assert not (tmp_path / "credential_keys").exists()
+
+
+def test_a_real_command_without_debug_still_asks_for_the_secret_key(tmp_path: Path) -> None:
+    env = {**_env_without_secrets(), "DASHBOARD_DATA_DIR": str(tmp_path)}
+    command = [sys.executable, "manage.py", "check"]
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_demo_refuses_a_taken_port_before_its_banner(tmp_path: Path) -> None:
+    import socket
+
+    env = {**_env_without_secrets(), "DEBUG": "true", "DASHBOARD_DATA_DIR": str(tmp_path)}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        command = [sys.executable, "manage.py", "demo", "--port", str(port), "--api-port", "0"]
+        result = subprocess.run(
+            command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        )
+    assert result.returncode != 0
+    assert f"Port {port} on 127.0.0.1 is already in use" in result.stderr
+    assert f"make demo PORT={port + 1}" in result.stderr
+    assert "Sign in as" not in result.stdout and "Fake Devin API" not in result.stdout

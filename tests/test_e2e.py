@@ -281,7 +281,6 @@ def test_operator_archives_and_unarchives_a_session(
     status = row.locator('td[data-label="Status"] .badge')
     expect(status).to_have_text(["Running"])
 
-    page.once("dialog", lambda dialog: dialog.accept())
     row.get_by_role("button", name="Archive").click()
     expect(status).to_have_text(["Suspended", "Archived"])
     expect(row.get_by_role("button", name="Unarchive")).to_be_visible()
@@ -378,7 +377,6 @@ def test_failed_archives_show_in_the_row_and_change_nothing(
     count = counter.inner_text()
 
     fake.inject("status", status=403, method="POST", path="/archive")
-    page.once("dialog", lambda dialog: dialog.accept())
     row.get_by_role("button", name="Archive").click()
     alert = row.get_by_role("alert")
     expect(alert).to_contain_text("Archive failed.")
@@ -389,7 +387,6 @@ def test_failed_archives_show_in_the_row_and_change_nothing(
     assert stored(target["session_id"]) == before
 
     fake.inject("429", method="POST", path="/archive", retry_after="30")
-    page.once("dialog", lambda dialog: dialog.accept())
     row.get_by_role("button", name="Retry Archive").click()
     expect(alert).to_contain_text("(429)")
     expect(alert).to_contain_text("Try again in 30 seconds.")
@@ -399,7 +396,6 @@ def test_failed_archives_show_in_the_row_and_change_nothing(
     expect(counter).to_have_text(count)
     assert stored(target["session_id"]) == before
 
-    page.once("dialog", lambda dialog: dialog.accept())
     row.get_by_role("button", name="Retry Archive").click()
     expect(row.get_by_role("button", name="Unarchive")).to_be_visible()
     expect(row.get_by_role("alert")).to_have_count(0)
@@ -469,7 +465,6 @@ def test_screenshots(
     target = next(s for s in active(fake, "org-acme") if s["status"] == "running")
     page.goto(f"{live_server.url}/?q={target['session_id']}")
     fake.inject("429", method="POST", path="/archive", retry_after="30")
-    page.once("dialog", lambda dialog: dialog.accept())
     row_of(page, target["session_id"]).get_by_role("button", name="Archive").click()
     expect(row_of(page, target["session_id"]).get_by_role("alert")).to_contain_text("(429)")
     shoot(page, "error-row")

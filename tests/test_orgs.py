@@ -9,7 +9,7 @@ from cryptography.fernet import Fernet
 from django.test import Client
 
 from dashboard import crypto
-from dashboard.models import AuditEvent, Membership, Organization, Session
+from dashboard.models import AuditEvent, Membership, Organization, Session, SyncRun
 
 pytestmark = pytest.mark.django_db
 
@@ -65,6 +65,86 @@ def test_admin_adds_an_org_with_an_encrypted_token(admin_client: Client, fake: A
     assert token not in event.detail
 
 
+def test_adding_checks_the_token_and_queues_the_first_sync(
+    admin_client: Client, fake: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from django_tasks_db.models import DBTaskResult
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post("/orgs/add/", add_form(fake), follow=True)
+    page = text(response)
+    assert "Added Initech; its first sync is queued" in page
+    assert "can view sessions (as " in page
+    org = Organization.objects.get(org_id="org-initech")
+    assert org.health == Organization.Health.OK and org.health_checked_at is not None
+    assert org.can_manage is None  # a 404 for the probe says nothing about the permission
+    run = SyncRun.objects.get(org=org)
+    assert run.state == SyncRun.State.QUEUED and run.task_id
+    assert DBTaskResult.objects.filter(id=run.task_id).exists()
+    tested = AuditEvent.objects.get(action="credential_tested", org=org)
+    assert tested.detail.startswith("can view sessions")
+
+
+def test_adding_with_another_orgs_token_is_refused_and_saves_nothing(
+    admin_client: Client, fake: Any
+) -> None:
+    token = fake.tokens["org-globex"]["manage"]
+    response = admin_client.post("/orgs/add/", add_form(fake, token=token))
+    assert response.status_code == 200
+    page = text(response)
+    assert "This token belongs to another organization (org-globex), not org-initech" in page
+    assert "Nothing was saved" in page
+    assert token not in page
+    assert not Organization.objects.exists() and not SyncRun.objects.exists()
+
+
+def test_adding_with_an_invalid_token_is_refused(admin_client: Client, fake: Any) -> None:
+    response = admin_client.post("/orgs/add/", add_form(fake, token=GOOD_TOKEN), headers=HTMX)
+    assert response.status_code == 200
+    page = text(response)
+    assert "rejected (401): Devin does not accept this token" in page
+    assert 'id="id_token_error"' in page  # under the token field, for screen readers too
+    assert "Save without checking" not in page  # only offered when Devin cannot be reached
+    assert not Organization.objects.exists()
+
+
+def test_adding_with_a_view_only_token_warns_and_saves_it_as_view_only(
+    admin_client: Client, fake: Any
+) -> None:
+    token = fake.tokens["org-initech"]["view"]
+    response = admin_client.post("/orgs/add/", add_form(fake, token=token), follow=True)
+    page = text(response)
+    assert "Added Initech; its first sync is queued" in page
+    assert "Its token may only view sessions" in page
+    org = Organization.objects.get(org_id="org-initech")
+    assert (org.health, org.can_manage) == (Organization.Health.VIEW_ONLY, False)
+    assert "cannot archive (lacks ManageOrgSessions)" in org.health_detail
+    assert SyncRun.objects.filter(org=org, state=SyncRun.State.QUEUED).exists()
+    probe = "/v3/organizations/org-initech/sessions/devin-" + "0" * 32 + "/archive"
+    assert ("POST", probe) in fake.calls  # the one manage-only call, on no real session
+
+
+def test_adding_when_devin_is_unreachable_offers_to_save_without_checking(
+    admin_client: Client, fake: Any
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    form = add_form(fake, base_url=closed)
+    page = text(admin_client.post("/orgs/add/", form))
+    assert "Devin could not be reached to check the token" in page
+    assert "refused the connection" in page
+    assert 'name="skip_check"' in page and "Save without checking" in page
+    assert not Organization.objects.exists()
+
+    response = admin_client.post("/orgs/add/", {**form, "skip_check": "on"}, follow=True)
+    page = text(response)
+    assert "Added Initech without checking its token; its first sync is queued" in page
+    org = Organization.objects.get(org_id="org-initech")
+    assert org.health == Organization.Health.UNKNOWN
+    assert SyncRun.objects.filter(org=org, state=SyncRun.State.QUEUED).exists()
+
+
 def test_adding_an_org_requires_a_token(admin_client: Client, fake: Any) -> None:
     response = admin_client.post("/orgs/add/", add_form(fake, token=""))
     assert response.status_code == 200
@@ -96,6 +176,7 @@ def test_bad_tokens_are_field_errors_that_never_echo_the_token(
 
 
 def test_the_fakes_token_format_is_accepted(admin_client: Client, fake: Any) -> None:
+    fake.add_token("org-initech", GOOD_TOKEN)
     response = admin_client.post("/orgs/add/", add_form(fake, token=GOOD_TOKEN))
     assert response.status_code == 302
     assert Organization.objects.get().token_last4 == GOOD_TOKEN[-4:]
@@ -169,7 +250,9 @@ def test_bad_base_urls_are_field_errors(
 def test_base_urls_are_normalised(
     admin_client: Client, fake: Any, base_url: str, stored: str
 ) -> None:
-    response = admin_client.post("/orgs/add/", add_form(fake, base_url=base_url))
+    # Nothing answers at most of these: saved unchecked, as an admin may choose.
+    form = add_form(fake, base_url=base_url, skip_check="on")
+    response = admin_client.post("/orgs/add/", form)
     assert response.status_code == 302, text(response)
     assert Organization.objects.get().base_url == stored
 
@@ -189,7 +272,9 @@ def test_the_same_org_id_under_another_api_is_allowed(
     admin_client: Client, fake: Any, acme: Organization
 ) -> None:
     other = fake.url.replace("127.0.0.1", "localhost")
-    response = admin_client.post("/orgs/add/", add_form(fake, org_id="org-acme", base_url=other))
+    token = fake.tokens["org-acme"]["manage"]
+    form = add_form(fake, org_id="org-acme", base_url=other, token=token)
+    response = admin_client.post("/orgs/add/", form)
     assert response.status_code == 302
     assert Organization.objects.filter(org_id="org-acme").count() == 2
 
@@ -524,7 +609,7 @@ def test_django_admin_shows_no_token_and_keeps_audit_events_read_only(
     ],
 )
 def test_only_devins_hosts_count_as_devin(host: str, devin: bool) -> None:
-    from dashboard.views.orgs import is_devin_host
+    from dashboard.orgforms import is_devin_host
 
     assert is_devin_host(host) is devin
 

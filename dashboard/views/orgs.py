@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import copy
-from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.db import IntegrityError, transaction
@@ -29,13 +28,13 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
-from dashboard import actions, audit, sync, wording
+from dashboard import actions, audit, sync
 from dashboard.access import OPERATOR, operator_orgs, org_for_user, require_site_admin
 from dashboard.crypto import CredentialDecryptError
-from dashboard.devin import DevinError, Identity, SessionQuery, Unavailable
-from dashboard.forms import OrgForm
+from dashboard.devin import DevinError, Identity, SessionQuery
 from dashboard.http import AuthenticatedHttpRequest, back_url
 from dashboard.models import AuditEvent, Organization, Session, SyncRun
+from dashboard.orgforms import OrgForm, TokenCheck, check_token, describe_failure
 
 Health = Organization.Health
 
@@ -80,39 +79,6 @@ def _done(request: AuthenticatedHttpRequest, url: str) -> HttpResponse:
     return redirect(url)
 
 
-# Devin's own API hosts. What any other host answered (a typo, or an internal service someone
-# points the base URL at) is not read out: only a short status line.
-DEVIN_DOMAINS = ("devin.ai", "devinenterprise.com")
-
-
-def is_devin_host(host: str) -> bool:
-    name = (urlsplit(f"//{host}").hostname or "").rstrip(".")
-    return any(name == domain or name.endswith("." + domain) for domain in DEVIN_DOMAINS)
-
-
-def _describe_failure(exc: DevinError, identity: Identity | None) -> tuple[str, str]:
-    if not is_devin_host(exc.host):
-        exc.detail = ""
-    elsewhere = ""
-    if identity is not None and identity.org_id:
-        elsewhere = f" This token belongs to {identity.org_id}."
-    if exc.status_code == 401:
-        return Health.REJECTED, (
-            "rejected (401): Devin does not accept this token (unknown, revoked or expired). "
-            "Replace it with a current one."
-        )
-    if exc.status_code == 403:
-        if identity is None:
-            return Health.ERROR, f"lacks permission (403): {wording.describe(exc)}"
-        return Health.ERROR, (
-            "lacks ViewOrgSessions (403): give the service user permission to view "
-            f"this organization's sessions in Devin.{elsewhere}"
-        )
-    if isinstance(exc, Unavailable):
-        return Health.UNREACHABLE, f"unreachable: {wording.describe(exc)}"
-    return Health.ERROR, f"failed: {wording.describe(exc)}{elsewhere}"
-
-
 def check_connection(org: Organization) -> tuple[str, str]:
     """What the org's token can do, as (health, words). Raises CredentialDecryptError.
 
@@ -129,7 +95,7 @@ def check_connection(org: Organization) -> tuple[str, str]:
         identity = client.whoami(deadline=deadline)
         client.list_page(SessionQuery(first=1), deadline=deadline)
     except DevinError as exc:
-        return _describe_failure(exc, identity)
+        return describe_failure(exc, identity)
     words = f"can view sessions (as {identity.name})"
     if org.can_manage is False:
         return Health.VIEW_ONLY, words + "; cannot archive (lacks ManageOrgSessions)"
@@ -154,17 +120,60 @@ def _test(request: AuthenticatedHttpRequest, org: Organization) -> bool:
     return ok
 
 
-def _save(request: AuthenticatedHttpRequest, form: OrgForm) -> Organization | None:
+def _save(
+    request: AuthenticatedHttpRequest, form: OrgForm, checked: TokenCheck | None = None
+) -> Organization | None:
     try:
         with transaction.atomic():
-            org, action = form.save_org(by=request.user)
+            org, action = form.save_org(by=request.user, checked=checked)
     except IntegrityError:
         # Two admins adding the same org at once: the constraint caught what clean() could not.
         form.add_error("org_id", "Another organization already uses this org id with this API.")
         return None
     if action:
         audit.record(action, request=request, org=org, detail=f"token ending …{org.token_last4}")
+    if checked is not None:
+        audit.record("credential_tested", request=request, org=org, detail=checked.words)
     return org
+
+
+def _check_new_token(form: OrgForm) -> TokenCheck | None:
+    """Ask Devin about the new org's token (unless the admin chose not to); a refusal becomes a
+    form error and None is returned with the form invalid."""
+    data = form.cleaned_data
+    if data.get("skip_check"):
+        return None
+    checked = check_token(data["base_url"], data["org_id"], data["token"])
+    if checked.unreachable:
+        form.offer_skip = True
+        form.add_error(
+            None,
+            f"Devin could not be reached to check the token ({checked.words}). Nothing was "
+            "saved: check the API base URL, or tick “Save without checking” to add it anyway.",
+        )
+    elif checked.refused:
+        form.add_error("token", f"Checked with Devin: {checked.words} Nothing was saved.")
+    return checked
+
+
+def _added(
+    request: AuthenticatedHttpRequest, org: Organization, checked: TokenCheck | None
+) -> None:
+    queued = "its first sync is queued and its sessions appear as the worker reads them"
+    if checked is None:
+        messages.warning(
+            request,
+            f"Added {org.name} without checking its token; {queued}. "
+            "Test its connection once Devin answers.",
+        )
+    elif checked.can_manage is False:
+        messages.warning(
+            request,
+            f"Added {org.name}; {queued}. Its token may only view sessions: archive, unarchive "
+            "and terminate will be refused until it has ManageOrgSessions.",
+        )
+    else:
+        messages.success(request, f"Added {org.name}; {queued}. The token {checked.words}.")
 
 
 @require_GET
@@ -179,14 +188,11 @@ def org_add(request: AuthenticatedHttpRequest) -> HttpResponse:
     require_site_admin(request)
     form = OrgForm(request.POST if request.method == "POST" else None)
     if form.is_valid():
-        org = _save(request, form)
+        checked = _check_new_token(form)
+        org = _save(request, form, checked) if form.is_valid() else None
         if org is not None:
             sync.request_sync(org, user=request.user)  # its first sync, on a worker
-            messages.success(
-                request,
-                f"Added {org.name}; its first sync is queued. "
-                "Test its connection to see what the token can do.",
-            )
+            _added(request, org, checked)
             return _done(request, reverse("orgs"))
     context = {
         "form": form,

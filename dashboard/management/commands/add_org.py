@@ -6,7 +6,6 @@ from django.core.management.base import CommandError, CommandParser
 from django.db import IntegrityError, transaction
 
 from dashboard import audit
-from dashboard.forms import OrgForm
 from dashboard.management.commands._credentials import (
     COMMAND_LINE,
     TokenCommand,
@@ -14,6 +13,7 @@ from dashboard.management.commands._credentials import (
     read_token,
 )
 from dashboard.models import DEFAULT_BASE_URL
+from dashboard.orgforms import OrgForm
 
 OPTIONS = {"name": "--name", "org_id": "--org-id", "base_url": "--base-url", "token": "token"}
 

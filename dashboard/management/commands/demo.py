@@ -11,10 +11,12 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
+from django.utils import timezone
 
 from dashboard import datadir, sync
 from dashboard.management.commands._background import background
 from dashboard.models import Membership, Organization
+from dashboard.orgforms import check_token
 
 if TYPE_CHECKING:
     from fakedevin import FakeDevin
@@ -57,8 +59,12 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--host", default="127.0.0.1")
-        parser.add_argument("--port", type=int, default=8000, help="Dashboard port (8000).")
+        parser.add_argument(
+            "--host", default="127.0.0.1", help="Address to serve on (127.0.0.1; make demo HOST=)."
+        )
+        parser.add_argument(
+            "--port", type=int, default=8000, help="Dashboard port (8000; make demo PORT=)."
+        )
         parser.add_argument("--api-port", type=int, default=8765, help="Fake API port (8765).")
         parser.add_argument("--sessions", type=int, default=120, help="Sessions per org (120).")
         parser.add_argument(
@@ -71,6 +77,13 @@ class Command(BaseCommand):
             raise CommandError("The demo runs with DEBUG=true (make demo sets it).")
         if settings.DATABASE_URL:
             raise CommandError("The demo uses its own SQLite database: unset DATABASE_URL.")
+        host, port = options["host"], options["port"]
+        # Before the banner: a demo whose server then fails to start would print logins to nothing.
+        if not options["no_serve"] and not _port_free(host, port):
+            raise CommandError(
+                f"Port {port} on {host} is already in use (another dashboard, make run or make "
+                f"demo?). Stop it, or pick another port: make demo PORT={port + 1}"
+            )
         db = Path(settings.DATABASES["default"]["NAME"])
         connections.close_all()
         for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
@@ -78,7 +91,6 @@ class Command(BaseCommand):
         datadir.private_file(db)  # 0600, and SQLite gives its -wal and -shm the same mode
         call_command("migrate", verbosity=0, interactive=False)
 
-        host = options["host"]
         api_port = options["api_port"] if _port_free(host, options["api_port"]) else 0
         fake = fake_devin(seed=42, sessions_per_org=options["sessions"]).start(host, api_port)
         self.stdout.write(f"Fake Devin API: {fake.url}")
@@ -89,7 +101,12 @@ class Command(BaseCommand):
             # Initech's credential may only view sessions: its archives fail with a 403, to show
             # what that looks like.
             perm = "view" if org_id == "org-initech" else "manage"
-            org.set_token(fake.tokens[org_id][perm])
+            token = fake.tokens[org_id][perm]
+            org.set_token(token)
+            # As the Organizations page would on adding it: what the token may do is known.
+            checked = check_token(fake.url, org_id, token)
+            org.health, org.health_detail = checked.health, checked.words
+            org.can_manage, org.health_checked_at = checked.can_manage, timezone.now()
             org.save()
             orgs.append(org)
         User = get_user_model()
@@ -105,7 +122,7 @@ class Command(BaseCommand):
             run = sync.sync_org(org)
             self.stdout.write(f"Synced {org.name}: {run.seen} sessions ({run.state})")
 
-        url = f"http://{host}:{options['port']}/"
+        url = f"http://{host}:{port}/"
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS(f"Devin dashboard demo: {url}"))
         self.stdout.write("Sign in as:")
@@ -122,7 +139,7 @@ class Command(BaseCommand):
         # children of this process, which end with it (Ctrl-C, or this process dying).
         try:
             with background():
-                call_command("runserver", f"{host}:{options['port']}", use_reloader=False)
+                call_command("runserver", f"{host}:{port}", use_reloader=False)
         finally:
             fake.stop()
 

@@ -7,7 +7,8 @@ from django.core.management.base import CommandError, CommandParser
 from django.db import transaction
 
 from dashboard import audit
-from dashboard.forms import TokenForm, normalize_base_url, validate_org_id
+from dashboard.baseurls import normalize_base_url
+from dashboard.forms import TokenForm, validate_org_id
 from dashboard.management.commands._credentials import (
     COMMAND_LINE,
     TokenCommand,
