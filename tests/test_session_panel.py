@@ -39,6 +39,7 @@ def test_the_panel_posts_its_actions_with_htmx_and_the_page_posts_them_plainly(
     )
     assert panel.count('name="panel" value="1"') >= 3  # archive, terminate, tags
     assert "data-confirm" not in panel  # one question, htmx's, not two
+    assert 'hx-confirm="Archive' not in panel  # as on the list: the undo is Unarchive
     page = unescape(client.get(f"/sessions/{running.pk}/").content.decode())
     assert 'hx-target="#session-head"' not in page
     assert (
