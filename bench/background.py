@@ -142,9 +142,14 @@ def _read(log: Path) -> str:
 
 def cpu_seconds(processes: list[subprocess.Popen[bytes]]) -> float:
     """User + system CPU time the processes have used so far (Linux /proc; 0 elsewhere)."""
+    return cpu_seconds_of([process.pid for process in processes])
+
+
+def cpu_seconds_of(pids: list[int]) -> float:
+    """User + system CPU time of these processes so far (Linux /proc; 0 elsewhere)."""
     total = 0
-    for process in processes:
-        stat = Path(f"/proc/{process.pid}/stat")
+    for pid in pids:
+        stat = Path(f"/proc/{pid}/stat")
         if stat.exists():
             fields = stat.read_text().rsplit(")", 1)[1].split()
             total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)

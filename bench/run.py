@@ -7,6 +7,7 @@ at every size interleaved. See docs/performance.md for what each figure means.
 
     python -m bench.run            # the full run (10k, 100k, 1M sessions), under 10 minutes
     python -m bench.run --quick    # 1k, 5k, 20k and fewer repetitions, under a minute
+    python -m bench.run --quick --only session_page    # one figure that needs no synced data
 """
 
 from __future__ import annotations
@@ -108,6 +109,11 @@ def main(argv: list[str] | None = None) -> int:
         "the benchmark migrates it and deletes its sessions",
     )
     parser.add_argument("--output", type=Path, help="default: .bench/results.json")
+    parser.add_argument(
+        "--only",
+        choices=["session_page"],
+        help="measure only this figure (it syncs no sizes), to check one change in seconds",
+    )
     args = parser.parse_args(argv)
 
     from bench.plan import FULL, QUICK
@@ -124,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     machine = machine_info()
     print(
-        f"make bench{' QUICK=1' if args.quick else ''}: sizes {plan.sizes}, "
+        f"make bench{' QUICK=1' if args.quick else ''}: "
+        f"{f'only {args.only}' if args.only else f'sizes {plan.sizes}'}, "
         f"{machine['nproc']} CPUs ({machine['cpu']}), {machine['database']}, data in {data_dir}",
         flush=True,
     )
@@ -132,21 +139,26 @@ def main(argv: list[str] | None = None) -> int:
     try:
         h.step("migrate, collectstatic, orgs and users in each database")
         h.prepare_databases()
-        figures.full_sync(h)
-        figures.copies(h)
-        h.step("start a gunicorn per size (gunicorn.conf.py)")
-        h.start_servers()
-        pages.pages(h)
-        pages.counters(h)
-        for size in (h.large,) if plan.quick else (h.synced, h.large):
-            load.throughput(h, size)
-        rules.rule_matches(h)
-        figures.archive_overhead(h)
-        session_page.session_page_render(h)
-        background.bulk_archive_on_workers(h)
-        figures.resync(h)
-        figures.first_load(h, h.large)
-        background.sync_now_latency(h)
+        if args.only == "session_page":
+            h.step("start a gunicorn per size (gunicorn.conf.py)")
+            h.start_servers()
+            session_page.session_page_render(h)
+        else:
+            figures.full_sync(h)
+            figures.copies(h)
+            h.step("start a gunicorn per size (gunicorn.conf.py)")
+            h.start_servers()
+            pages.pages(h)
+            pages.counters(h)
+            for size in (h.large,) if plan.quick else (h.synced, h.large):
+                load.throughput(h, size)
+            rules.rule_matches(h)
+            figures.archive_overhead(h)
+            session_page.session_page_render(h)
+            background.bulk_archive_on_workers(h)
+            figures.resync(h)
+            figures.first_load(h, h.large)
+            background.sync_now_latency(h)
     finally:
         h.close()
         if not args.keep:
@@ -154,7 +166,9 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(data_dir, ignore_errors=True)
     machine["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     machine["chromium"] = h.chromium_version
-    h.write_results(args.output or RESULTS, started, machine)
+    # A partial run does not overwrite the full run's results.
+    output = args.output or (RESULTS.with_name(f"{args.only}.json") if args.only else RESULTS)
+    h.write_results(output, started, machine)
     # Missed goals are findings, not failures of the benchmark: exit 0 so the table is the output.
     return 0
 

@@ -74,26 +74,25 @@ def _walk(client: devin.DevinClient, session_id: str, deadline: float, known: li
     starts: list[str] = list(known[:-1])
     pages: list[devin.MessagePage | None] = [None] * len(starts)
     after = known[-1] if known else ""
-    skipped = 0
     for _ in range(MAX_PAGES):
         page = client.list_messages(session_id, after or None, MESSAGES_PAGE_MAX, deadline=deadline)
-        skipped += page.skipped
         starts.append(after)
         pages.append(page)
         if not page.has_next_page or not page.end_cursor or page.end_cursor == after:
             break
         after = page.end_cursor
     cache.set(_hint_key(client, session_id), starts[:MAX_STARTS], HINT_SECONDS)
-    # The last two pages hold the newest SHOWN (a page has MESSAGES_PAGE_MAX >= SHOWN).
-    tail = [
-        (i, m)
-        for i in (len(pages) - 2, len(pages) - 1)
-        if i >= 0 and (held := pages[i]) is not None
-        for m in held.items
+    # The last two pages hold the newest SHOWN (a page has MESSAGES_PAGE_MAX >= SHOWN); only
+    # their messages are read (MessagePage reads items when asked), and only theirs counted.
+    held = [
+        (i, p) for i in range(max(len(pages) - 2, 0), len(pages)) if (p := pages[i]) is not None
     ]
+    tail = [(i, m) for i, page in held for m in page.items]
     if len(tail) < SHOWN and known:
         return _walk(client, session_id, deadline, [])  # fewer than hoped: read it all
-    first_page = pages[0]
+    skipped = sum(page.skipped for _, page in held)
+    # The conversation's first message, if the tail holds it (else some are older anyway).
+    first_page = pages[0] if len(pages) <= 2 else None
     first = first_page.items[0] if first_page is not None and first_page.items else None
     return _window(tail[-SHOWN:], starts, skipped, first)
 

@@ -1,8 +1,8 @@
 """Form fields for values that arrive in links and buttons (query strings, hidden inputs).
 
-They are as lenient as the pages: free text is cut to length rather than refused, an unknown
-choice means the default, a list skips what it cannot read. Whatever arrives, cleaning raises at
-most a ValidationError.
+Most are as lenient as the pages: free text is cut to length rather than refused, an unknown
+choice means the default, a list skips what it cannot read. ValueListField is strict, for values
+only our own links carry. Whatever arrives, cleaning raises at most a ValidationError.
 """
 
 from __future__ import annotations
@@ -56,6 +56,29 @@ class TextListField(forms.Field):
     def validate(self, value: list[str]) -> None:
         for item in value:
             ProhibitNullCharactersValidator()(item)
+
+
+class ValueListField(forms.Field):
+    """A repeated parameter, every value kept as sent (an empty one too: "" is the start of a
+    conversation); more than `most` values, or one longer than `limit`, is an error."""
+
+    widget = forms.MultipleHiddenInput
+
+    def __init__(self, *, limit: int, most: int, required: bool = True) -> None:
+        super().__init__(required=required)
+        self.limit = limit
+        self.most = most
+
+    def to_python(self, value: object) -> list[str]:
+        return _items(value)
+
+    def validate(self, value: list[str]) -> None:
+        if self.required and not value:
+            raise ValidationError(self.error_messages["required"], code="required")
+        if len(value) > self.most:
+            raise ValidationError(f"At most {self.most} values.", code="too_many")
+        if any(len(item) > self.limit or "\x00" in item for item in value):
+            raise ValidationError(f"A value is longer than {self.limit} characters.", code="long")
 
 
 class FallbackChoiceField(forms.ChoiceField):

@@ -159,7 +159,8 @@ ROUTES: dict[str, Route] = {
     "session_terminate": Route(kwargs=_session, post=operators_of_acme(302)),
     # The session's own page reads Devin (the conversation) as the viewer's own action.
     "session_page": Route(kwargs=_session, get=members_of_acme()),
-    "session_messages": Route(kwargs=_session, get=members_of_acme()),
+    # Without JavaScript an "older" link opens the whole page (without its query, the page).
+    "session_messages": Route(kwargs=_session, get=members_of_acme(), query="?starts=&before=m-1"),
     "session_send": Route(
         kwargs=_session, post=operators_of_acme(302), data=lambda w: {"text": "hello"}
     ),

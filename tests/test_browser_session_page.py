@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
-from playwright.sync_api import Dialog, Page, expect
+from playwright.sync_api import Dialog, Locator, Page, expect
 
 from dashboard import sync
 from dashboard.models import AuditEvent, Session
@@ -25,14 +26,19 @@ def waiting(fake: Any, acme: Any) -> Session:
     return Session.objects.get(session_id=created["session_id"])
 
 
+def filtered_list(page: Page, url: str, session: Session) -> tuple[str, Locator]:
+    """The list filtered to the session, marked so that a reload would show; and its row."""
+    listing = f"{url}/?status=running&q=Needs"
+    page.goto(listing)
+    page.evaluate("window.notReloaded = true")
+    return listing, page.locator(f"#session-{session.pk}")
+
+
 def test_open_a_session_from_the_list_and_back_without_losing_the_filters(
     live_server: Any, page: Page, login_as: Any, operator: Any, waiting: Session
 ) -> None:
     login_as(page, operator)
-    listing = f"{live_server.url}/?status=running&q=Needs"
-    page.goto(listing)
-    page.evaluate("window.notReloaded = true")
-    row = page.locator(f"#session-{waiting.pk}")
+    listing, row = filtered_list(page, live_server.url, waiting)
     opener = row.get_by_role("link", name="Details of Needs an answer")
     opener.click()
     panel = page.locator("#session-panel")
@@ -138,3 +144,37 @@ def test_a_hostile_conversation_runs_nothing(
     hrefs = page.locator("#conversation a").evaluate_all("els => els.map(e => e.href)")
     assert hrefs and all(h.startswith(("http://", "https://")) for h in hrefs)
     assert page.evaluate("window.pwned === undefined")
+
+
+def test_archive_and_terminate_from_the_panel_keep_the_list_and_its_filters(
+    live_server: Any, page: Page, login_as: Any, operator: Any, waiting: Session, fake: Any
+) -> None:
+    login_as(page, operator)
+    listing, row = filtered_list(page, live_server.url, waiting)
+    row.get_by_role("link", name="Details of Needs an answer").click()
+    panel = page.locator("#session-panel")
+    expect(panel.get_by_role("heading", name="Needs an answer")).to_be_focused()
+    asked: list[str] = []
+
+    def accept(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", accept)
+    panel.get_by_role("button", name="Archive", exact=True).click()
+    done = panel.get_by_role("status")
+    expect(done).to_have_text("Archived “Needs an answer”.")
+    expect(done).to_be_focused()
+    expect(panel.get_by_role("button", name="Unarchive")).to_be_visible()
+    expect(row).to_have_class(re.compile(r"\bis-archived\b"))  # the row behind, swapped in place
+    panel.get_by_role("button", name="Terminate").click()
+    expect(panel.get_by_role("status")).to_have_text("Terminated “Needs an answer”.")
+    expect(panel.get_by_role("button", name="Terminate")).to_have_count(0)
+    expect(row.locator(".badge").first).to_have_text("Exit")
+    # Archive is not asked first (its undo is the Unarchive button); terminate is, once.
+    assert len(asked) == 1 and "cannot be undone" in asked[0]
+    assert page.url == listing and page.evaluate("window.notReloaded") is True
+    expect(page.locator("#f-q")).to_have_value("Needs")
+    expect(page.get_by_role("checkbox", name="Running")).to_be_checked()
+    remote = fake.get("org-acme", waiting.session_id)
+    assert remote["is_archived"] is True and remote["status"] == "exit"

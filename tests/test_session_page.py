@@ -320,7 +320,8 @@ def test_add_and_remove_tags_and_the_row_shows_them(
     assert fake.get("org-acme", waiting.session_id)["tags"] == ["ops", "urgent", "billing"]
     assert Session.objects.get(pk=waiting.pk).tags == ["ops", "urgent", "billing"]
     assert Session.objects.get(pk=waiting.pk).tags_text == "|ops|urgent|billing|"
-    html = client.post(url, {"remove": "ops"}, headers=HX).content.decode()
+    seen = ["ops", "urgent", "billing"]
+    html = client.post(url, {"remove": "ops", "seen": seen}, headers=HX).content.decode()
     assert '<span class="tag">ops</span>' not in html
     assert f'<tr id="session-{waiting.pk}"' not in html  # no row outside the list
     assert fake.get("org-acme", waiting.session_id)["tags"] == ["urgent", "billing"]

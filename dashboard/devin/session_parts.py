@@ -9,6 +9,7 @@ API would refuse raise ValueError or TypeError before any request.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 
@@ -68,7 +69,8 @@ class SessionPartCalls:
     ) -> MessagePage:
         """One page of a session's messages, oldest first; `after` is the previous page's
         `end_cursor` (the next page is newer). There is no way to start from the newest: to
-        show the end of a conversation, walk it.
+        show the end of a conversation, walk it. Unreadable items are logged when the page's
+        items are first read.
         """
         if isinstance(first, bool) or not isinstance(first, int):
             raise TypeError(f"first must be an int, not {first!r}")
@@ -90,8 +92,10 @@ class SessionPartCalls:
             params=params,
             deadline=deadline,
         )
-        self._skipped(page.skipped, "messages", sid)
-        return page
+        # Its items are read when first asked for (see MessagePage): say so then.
+        return dataclasses.replace(
+            page, on_skipped=lambda count: self._skipped(count, "messages", sid)
+        )
 
     def send_message(self, session_id: str, text: str, *, deadline: float | None = None) -> Session:
         """Send `text` to a session as the token's service user; a suspended session resumes.

@@ -11,6 +11,7 @@ import re
 from urllib.parse import urlsplit
 
 from django import template
+from django.template.defaultfilters import linebreaksbr
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
@@ -24,8 +25,17 @@ _PULL = re.compile(r"^/([^/]+/[^/]+)/pulls?/(\d+)")
 
 
 @register.filter
-def message_parts(text: str) -> list[conversation.Part]:
-    return conversation.parts(text)
+def message_html(text: str) -> SafeString:
+    """A message as the page shows it: prose escaped, its http(s) URLs as links and its line
+    breaks kept; fenced code blocks as <pre><code>, never interpreted. One filter rather than a
+    loop of filters in the template: for 50 messages that loop was most of the page's render."""
+    out = [
+        format_html("<pre><code>{}</code></pre>", part.text)
+        if part.code
+        else format_html("<p>{}</p>", linebreaksbr(linkify(part.text)))
+        for part in conversation.parts(text)
+    ]
+    return mark_safe("".join(out))  # every piece above was escaped
 
 
 @register.filter

@@ -10,7 +10,7 @@ the tags endpoint and audited here (they are not a session state the door re-rea
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
@@ -20,9 +20,9 @@ from dashboard.access import OPERATOR, operator_orgs, session_for_user
 from dashboard.crypto import CredentialDecryptError
 from dashboard.http import AuthenticatedHttpRequest
 from dashboard.models import AuditEvent, Session
+from dashboard.sessionforms import OlderMessagesForm, TagsForm
 
 MESSAGE_MAX = 20_000  # characters a message may have (a form error beyond)
-TAG_MAX = 100  # characters a tag may have
 
 
 def _read_conversation(session: Session, context: dict[str, object]) -> None:
@@ -89,18 +89,42 @@ def session_page(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return response
 
 
+def after_action(
+    request: AuthenticatedHttpRequest,
+    result: actions.ActionResult,
+    action: str,
+    problem: wording.ActionProblem | None,
+) -> HttpResponse:
+    """The panel's header after archive, unarchive or terminate from it (htmx), what happened
+    said and focused, with the list row behind the panel and the active counter out of band."""
+    session = result.session
+    context = _context(request, session)
+    context.update(panel=True, oob_row=True, flash=problem is None, head_problem=problem)
+    context["actable_orgs"] = frozenset({session.org_id})
+    if problem is None:
+        done = f"{action.capitalize()}d “{session}”."
+        context["done"] = f"{done} {result.note}" if result.note else done
+    return render(request, "dashboard/session.html#head", context)
+
+
 @require_GET
 def session_messages(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    """Older messages (`starts`, `before` from the "older" link), or the newest without them."""
+    """Older messages (`starts`, `before` from the "older" link), or the newest without them:
+    for htmx the fragment, else the whole page showing them (the link works without JS)."""
     session = session_for_user(request, pk)
-    starts = request.GET.getlist("starts")[: conversation.MAX_STARTS]
-    before = request.GET.get("before", "")[:200]
+    form = OlderMessagesForm(request.GET)
+    asked = "starts" in request.GET or "before" in request.GET
+    if not asked and not request.htmx:
+        return redirect("session_page", pk=session.pk)
+    if asked and not form.is_valid():
+        return HttpResponseBadRequest("That link to older messages is not one this page makes.")
     context = _context(request, session)
-    context["older"] = bool(starts and before)
+    context["older"] = asked
     try:
         client = session.org.client()
         deadline = actions.deadline_in()
-        if starts and before:
+        if asked:
+            starts, before = form.cleaned_data["starts"], form.cleaned_data["before"]
             window = conversation.older(client, session.session_id, starts, before, deadline)
         else:
             window = conversation.newest(client, session.session_id, deadline)
@@ -110,8 +134,13 @@ def session_messages(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
         _audit_failure("conversation_read", session, exc, request)
     except ValueError:
         context["conversation_error"] = "That link to older messages could not be read."
-    fragment = "older" if context["older"] else "conversation"
-    return render(request, f"dashboard/session.html#{fragment}", context)
+    if not request.htmx:
+        response = render(request, "dashboard/session.html", context)
+    else:
+        fragment = "older" if asked else "conversation"
+        response = render(request, f"dashboard/session.html#{fragment}", context)
+    patch_vary_headers(response, ("HX-Request",))
+    return response
 
 
 @require_POST
@@ -145,36 +174,44 @@ def session_send(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return render(request, "dashboard/session.html#conversation", context)
 
 
-def _tags_from(value: str) -> list[str]:
-    return [t.strip()[:TAG_MAX] for t in value.replace("\x00", "").split(",") if t.strip()]
-
-
 @require_POST
 def session_tags(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    """Add tags (`tags`, comma-separated) or remove one (`remove`)."""
+    """Add tags (`tags`, comma-separated) or remove one (`remove`, one of those `seen`)."""
     session = session_for_user(request, pk, OPERATOR)
-    remove = request.POST.get("remove", "").strip()
-    added = _tags_from(request.POST.get("tags", ""))
+    form = TagsForm(request.POST)
+    if not form.is_valid():
+        return HttpResponseBadRequest("That tags form is not one this page makes.")
+    remove, added = form.cleaned_data["remove"], form.added
     problem = ""
     if not remove and not added:
         problem = "Type a tag to add."
     elif len(added) > devin.conversation.TAGS_MAX:
         problem = f"At most {devin.conversation.TAGS_MAX} tags at a time."
     else:
-        problem = _save_tags(request, session, added, remove)
+        problem = _save_tags(request, session, added, remove, form.cleaned_data["seen"])
     if not request.htmx:
         if problem:
             messages.error(request, problem)
         return redirect("session_page", pk=session.pk)
     context = _context(request, session)
-    context["tags_problem"] = problem
+    context.update(tags_problem=problem, tags_focus=True)  # the button pressed is gone
     context["oob_row"] = request.POST.get("panel") == "1"
     context["actable_orgs"] = frozenset({session.org_id})
     return render(request, "dashboard/session.html#tags", context)
 
 
+TAGS_CHANGED = (
+    "Tags changed since you loaded the page: nothing was removed. These are its tags now; "
+    "remove the tag again if you still mean to."
+)
+
+
 def _save_tags(
-    request: AuthenticatedHttpRequest, session: Session, added: list[str], remove: str
+    request: AuthenticatedHttpRequest,
+    session: Session,
+    added: list[str],
+    remove: str,
+    seen: list[str],
 ) -> str:
     """Save at Devin, store what it answers, audit. Returns the problem, or ""."""
     detail = f"removed {remove[:100]!r}" if remove else f"added {', '.join(added)[:200]}"
@@ -182,20 +219,35 @@ def _save_tags(
         client = session.org.client()
         deadline = actions.deadline_in()
         if remove:
-            # Replace with what Devin has now minus the one: the stored copy may be stale.
+            # Devin replaces tags whole and has no conditional update. Read them right before
+            # replacing, and replace only if they are what the person saw: a change made
+            # elsewhere meanwhile is shown to them rather than overwritten. What is left is a
+            # change landing between these two calls, one round trip apart.
             now = client.get_tags(session.session_id, deadline=deadline)
-            tags = client.replace_tags(
-                session.session_id, [t for t in now if t != remove], deadline=deadline
-            )
+            if set(now) - {remove} != set(seen) - {remove}:
+                _store_tags(session, now)
+                audit.record(
+                    "tags_changed",
+                    request=request,
+                    org=session.org,
+                    outcome=AuditEvent.Outcome.FAILED,
+                    session_id=session.session_id,
+                    detail=f"{detail}: refused, the tags had changed since the page was loaded",
+                )
+                return TAGS_CHANGED
+            tags = now
+            if remove in now:
+                kept = [t for t in now if t != remove]
+                tags = client.replace_tags(session.session_id, kept, deadline=deadline)
         else:
             tags = client.append_tags(session.session_id, added, deadline=deadline)
     except (devin.DevinError, CredentialDecryptError) as exc:
         _audit_failure("tags_changed", session, exc, request, detail)
         p = wording.action_problem("save tags", exc)
         return f"Tags not saved. {p.reason} {p.note}".strip()
-    session.tags = list(tags)
-    session.tags_text = "".join(f"|{t}" for t in tags) + "|" if tags else ""
-    session.save(update_fields=["tags", "tags_text"])
+    except ValueError as exc:  # more tags than one replace may carry: nothing was sent
+        return f"Tags not saved: {exc}. Nothing was changed."
+    _store_tags(session, tags)
     audit.record(
         "tags_changed",
         request=request,
@@ -204,3 +256,9 @@ def _save_tags(
         detail=detail,
     )
     return ""
+
+
+def _store_tags(session: Session, tags: tuple[str, ...]) -> None:
+    session.tags = list(tags)
+    session.tags_text = "".join(f"|{t}" for t in tags) + "|" if tags else ""
+    session.save(update_fields=["tags", "tags_text"])

@@ -28,6 +28,7 @@ from dashboard.fields import PkListField
 from dashboard.forms import CHOOSE_ORG, TrackForm
 from dashboard.http import AuthenticatedHttpRequest, back_url
 from dashboard.models import Organization, Session, SyncRun
+from dashboard.views import session_page
 
 
 def _attention_count(org_pks: list[int]) -> str:
@@ -183,16 +184,21 @@ def _act(request: AuthenticatedHttpRequest, pk: int, action: str) -> HttpRespons
     session = session_for_user(request, pk, OPERATOR)
     # Within ACTION_DEADLINE_SECONDS, re-read included: well inside a proxy's timeout.
     result = actions.perform(session, action, actor=request.user, ip=audit.client_ip(request))
-    if result.error is not None:
-        if not request.htmx:
-            messages.error(request, wording.action_flash(action, str(session), result.error))
-            return redirect(back_url(request))
+    problem = None
+    if result.error is not None and request.htmx:
         # The row as stored; a rate limit's words already say when to try again.
         problem = wording.action_problem(action, result.error)
         if result.outcome is actions.Outcome.UNKNOWN and settings.LIVE_REFRESH_SECONDS:
             # A worker re-reads the org (never this request): the live poll brings the row.
             live.request_refresh(session.org)
             problem = dataclasses.replace(problem, note=wording.REREADING)
+    if request.htmx and request.POST.get("panel") == "1":
+        # From the side panel: its header and the list row behind it, the list kept.
+        return session_page.after_action(request, result, action, problem)
+    if result.error is not None:
+        if not request.htmx:
+            messages.error(request, wording.action_flash(action, str(session), result.error))
+            return redirect(back_url(request))
         return _render_row(request, result.session, problem=problem)
     if not request.htmx:
         done = f"{action.capitalize()}d “{result.session}”."
