@@ -41,6 +41,7 @@ RARE = "search_id"  # q=<a fragment of one session's id>
 DEEP = "deep"  # page N of the default view, through the keyset cursor; also per sort
 ADMIN = "admin"
 INSIGHT = "insight"
+INSIGHT_ALL = "insight_all"  # every org's, summed
 # The admin's changelist with the same rows: active sessions, newest update first (bench/urls.py).
 ADMIN_URL = "/bench-admin/dashboard/session/?is_archived__exact=0"
 PAGE_SIZE_GOAL = {"sqlite": 50.0, "postgresql": 60.0}
@@ -54,6 +55,7 @@ def page_urls(h: Harness) -> dict[str, dict[str, str]]:
     same[RARE] = f"/?q={_rare_fragment(h.small)}"
     same[ADMIN] = ADMIN_URL
     same[INSIGHT] = f"/insight/{h.orgs[0].pk}/?days=90"
+    same[INSIGHT_ALL] = "/insight/all/?days=90"
     urls = {key: {size.alias: url for size in h.sizes} for key, url in same.items()}
     for sort in filters.SORTS:
         key = DEEP if sort == "updated" else f"{DEEP}_{sort}"
@@ -79,7 +81,7 @@ def _deep_url(h: Harness, size: Size, sort: str) -> str:
 def _check(key: str, html: str, *, quick: bool) -> None:
     """A page compared across sizes must show what it claims, or the comparison means nothing.
     (QUICK's 1k sessions have fewer than a page of some filters' values: any rows will do.)"""
-    if key == INSIGHT:
+    if key in (INSIGHT, INSIGHT_ALL):
         if html.count('class="bar"><title>') != 90:
             raise RuntimeError("the insight page does not chart 90 days")
         return
@@ -184,18 +186,22 @@ def _goals(h: Harness, keys: list[str]) -> None:
                 "same 50 rows (active, newest update first), both signed in as a site admin",
             )
         )
-    insight = median_ms(times[large][INSIGHT])
-    h.add(
-        Figure(
-            "9.insight.goal",
-            f"Insight page (90 days, one org of {h.large.n // 10:,}) at {h.large.label}",
-            insight,
-            "ms",
-            "median ≤ 100 ms",
-            insight <= 100,
-            "aggregates over every session of the org, computed in the database",
+    for key, name, whose, goal in (
+        (INSIGHT, "insight", f"one org of {h.large.n // 10:,}", 100),
+        (INSIGHT_ALL, "insight_all", f"all {len(h.orgs)} orgs", 150),
+    ):
+        ms = median_ms(times[large][key])
+        h.add(
+            Figure(
+                f"9.{name}.goal",
+                f"Insight page (90 days, {whose}) at {h.large.label}",
+                ms,
+                "ms",
+                f"median ≤ {goal} ms",
+                ms <= goal,
+                "read from the daily rollup (dashboard.insightdays), built after the bulk copy",
+            )
         )
-    )
 
 
 def counters(h: Harness) -> None:
