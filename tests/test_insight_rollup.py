@@ -223,3 +223,20 @@ def test_the_command_rebuilds_a_rollup_from_the_sessions() -> None:
     call_command("rebuild_insight", stdout=out)
     assert set(InsightDay.objects.values_list("org", "day", "kind", "value", "n")) == expected
     assert_same([acme, globex])
+
+
+@pytest.mark.parametrize("old_costly", [0, 3, 60])
+def test_the_costliest_are_the_windows_whatever_came_before(old_costly: int) -> None:
+    rng = random.Random(5)
+    acme = org("acme")
+    old = [
+        item(rng, i, acus_consumed=100.0 + i, created_at=NOW - timedelta(days=200))
+        for i in range(old_costly)
+    ]
+    recent = [item(rng, 1000 + i, created_at=NOW - timedelta(days=i % 20)) for i in range(40)]
+    sync.store_sessions(acme, old + recent)
+    first_day = TODAY - timedelta(days=29)
+    top = insight.breakdown([acme], first_day)["top"]
+    window = Session.objects.filter(org=acme, created_day__gte=first_day)
+    expected = sorted(window.values_list("acus_consumed", flat=True), reverse=True)[:10]
+    assert [s.acus_consumed for s in top] == expected
