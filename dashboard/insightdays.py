@@ -96,23 +96,26 @@ def apply(org_id: int, changes: Iterable[tuple[Fact | None, Fact | None]]) -> No
         return
     table = InsightDay._meta.db_table
     connection = connections[InsightDay.objects.db]
+    emptied = False
     with connection.cursor() as cursor:
         for start in range(0, len(rows), CHUNK):
             chunk = rows[start : start + CHUNK]
-            # Increments, not values: SQLite (3.24+) and PostgreSQL both take this upsert, and a
-            # concurrent store's increment of the same row is never lost.
+            # Increments, not values: SQLite (3.35+) and PostgreSQL both take this upsert, and a
+            # concurrent store's increment of the same row is never lost. The counts it returns
+            # say whether a row is now empty, without a DELETE on every store.
             cursor.execute(
                 f"INSERT INTO {table} (org_id, day, kind, value, n, acus) VALUES "
                 + ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(chunk))
                 + " ON CONFLICT (org_id, day, kind, value) DO UPDATE SET"
-                f" n = {table}.n + excluded.n, acus = {table}.acus + excluded.acus",
+                f" n = {table}.n + excluded.n, acus = {table}.acus + excluded.acus RETURNING n",
                 [
                     param
                     for (day, kind, value), n, acus in chunk
                     for param in (org_id, day, kind, value, n, acus)
                 ],
             )
-    if any(n < 0 for _, n, _ in rows):
+            emptied = emptied or any(n <= 0 for (n,) in cursor.fetchall())
+    if emptied:
         days = {day for (day, _, _), n, _ in rows if n < 0}
         InsightDay.objects.filter(org_id=org_id, day__in=days, n__lte=0).delete()
 
