@@ -14,7 +14,7 @@ copies, and writes that do not go through the store (a single `Session.save()`).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any, NamedTuple
 
@@ -145,7 +145,7 @@ def refresh(org_id: int, days: Iterable[date] | None = None, *, using: str = "de
         .annotate(n=Count("*"), acus=Sum("acus_consumed"))
         .order_by()
     )
-    totals = totals_from(groups)  # type: ignore[arg-type]  # values_list rows are tuples
+    totals = totals_from(groups)
     with transaction.atomic(using=using):
         rollup.delete()
         InsightDay.objects.using(using).bulk_create(
@@ -158,7 +158,7 @@ def refresh(org_id: int, days: Iterable[date] | None = None, *, using: str = "de
     return len(totals)
 
 
-def summed(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, list[Any]]]:
+def summed(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, list[Any]]]:
     """Rollup rows grouped by kind and value ({kind: {value: [n, acus]}}), empty ones left out."""
     out: dict[str, dict[str, list[Any]]] = defaultdict(dict)
     for row in rows:
