@@ -240,3 +240,17 @@ def test_the_costliest_are_the_windows_whatever_came_before(old_costly: int) -> 
     window = Session.objects.filter(org=acme, created_day__gte=first_day)
     expected = sorted(window.values_list("acus_consumed", flat=True), reverse=True)[:10]
     assert [s.acus_consumed for s in top] == expected
+
+
+def test_sessions_deleted_in_the_admin_leave_the_rollup() -> None:
+    from django.contrib import admin
+
+    rng = random.Random(6)
+    acme = org("acme")
+    sync.store_sessions(acme, [item(rng, i) for i in range(80)])
+    session_admin = admin.site._registry[Session]
+    gone = Session.objects.filter(org=acme).order_by("pk")
+    session_admin.delete_queryset(None, gone.filter(pk__in=list(gone.values_list("pk", flat=True)[:30])))
+    session_admin.delete_model(None, gone.first())
+    assert Session.objects.filter(org=acme).count() == 49
+    assert_same([acme])
