@@ -250,7 +250,8 @@ def test_sessions_deleted_in_the_admin_leave_the_rollup() -> None:
     sync.store_sessions(acme, [item(rng, i) for i in range(80)])
     session_admin = admin.site._registry[Session]
     gone = Session.objects.filter(org=acme).order_by("pk")
-    session_admin.delete_queryset(None, gone.filter(pk__in=list(gone.values_list("pk", flat=True)[:30])))
+    first_30 = list(gone.values_list("pk", flat=True)[:30])
+    session_admin.delete_queryset(None, gone.filter(pk__in=first_30))
     session_admin.delete_model(None, gone.first())
     assert Session.objects.filter(org=acme).count() == 49
     assert_same([acme])
