@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.http import HttpRequest
 from django.utils import timezone
 
 from dashboard import answers, devin, insight, sync
@@ -251,7 +252,8 @@ def test_sessions_deleted_in_the_admin_leave_the_rollup() -> None:
     session_admin = admin.site._registry[Session]
     gone = Session.objects.filter(org=acme).order_by("pk")
     first_30 = list(gone.values_list("pk", flat=True)[:30])
-    session_admin.delete_queryset(None, gone.filter(pk__in=first_30))
-    session_admin.delete_model(None, gone.first())
+    request = HttpRequest()
+    session_admin.delete_queryset(request, gone.filter(pk__in=first_30))
+    session_admin.delete_model(request, gone.first())
     assert Session.objects.filter(org=acme).count() == 49
     assert_same([acme])
