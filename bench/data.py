@@ -18,8 +18,8 @@ from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field
 
-from dashboard import search
-from dashboard.models import Session
+from dashboard import insightdays, search
+from dashboard.models import Organization, Session
 
 # main.: the synced database is attached to the same connection, and open elsewhere.
 BUILD_PRAGMAS = (
@@ -60,6 +60,9 @@ def copy_sessions(target: str, source: str, *, copies: int = 1, every: int = 1) 
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         for statement in rebuild:
             cursor.execute(statement)
+    # The insight rollup, which the store keeps and raw SQL does not: counted once, per org.
+    for org_id in Organization.objects.using(target).values_list("pk", flat=True):
+        insightdays.refresh(org_id, using=target)
     if connection.vendor == "sqlite":
         with connection.cursor() as cursor:
             for pragma in SERVE_PRAGMAS:
@@ -76,6 +79,7 @@ def settle(using: str) -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE dashboard_session")
+            cursor.execute("VACUUM ANALYZE dashboard_insightday")
 
 
 def _drop_indexes(cursor: Any, vendor: str) -> list[str]:

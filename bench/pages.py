@@ -45,6 +45,7 @@ RARE = "search_id"  # q=<a fragment of one session's id>
 DEEP = "deep"  # page N of the default view, through the keyset cursor; also per sort
 ADMIN = "admin"
 INSIGHT = "insight"
+INSIGHT_ALL = "insight_all"  # every org's, summed
 # The admin's changelist with the same rows: active sessions, newest update first (bench/urls.py).
 ADMIN_URL = "/bench-admin/dashboard/session/?is_archived__exact=0"
 PAGE_SIZE_GOAL = {"sqlite": 50.0, "postgresql": 60.0}
@@ -58,6 +59,7 @@ def page_urls(h: Harness) -> dict[str, dict[str, str]]:
     same[RARE] = f"/?q={_rare_fragment(h.small)}"
     same[ADMIN] = ADMIN_URL
     same[INSIGHT] = f"/insight/{h.orgs[0].pk}/?days=90"
+    same[INSIGHT_ALL] = "/insight/all/?days=90"
     urls = {key: {size.alias: url for size in h.sizes} for key, url in same.items()}
     for sort in filters.SORTS:
         key = DEEP if sort == "updated" else f"{DEEP}_{sort}"
@@ -84,8 +86,9 @@ def _deep_url(h: Harness, size: Size, sort: str) -> str:
 def _check(key: str, html: str, *, quick: bool) -> None:
     """A page compared across sizes must show what it claims, or the comparison means nothing.
     (QUICK's 1k sessions have fewer than a page of some filters' values: any rows will do.)"""
-    if key == INSIGHT:
-        if html.count('class="bar"><title>') != 90:
+    if key in (INSIGHT, INSIGHT_ALL):
+        # A day before the org was watched is drawn as an estimate (class="bar estimated").
+        if len(re.findall(r'class="bar(?: estimated)?"><title>', html)) != 90:
             raise RuntimeError("the insight page does not chart 90 days")
         return
     if key == ADMIN:
@@ -136,7 +139,7 @@ def pages(h: Harness) -> None:
                     samples=len(times),
                 )
             )
-    _goals(h, [key for key in urls if key not in (ADMIN, INSIGHT)])
+    _goals(h, [key for key in urls if key not in (ADMIN, INSIGHT, INSIGHT_ALL)])
 
 
 def _label(key: str) -> str:
@@ -144,6 +147,8 @@ def _label(key: str) -> str:
         return "Admin changelist, same rows"
     if key == INSIGHT:
         return "Insight page, 90 days, one org"
+    if key == INSIGHT_ALL:
+        return "Insight page, 90 days, all orgs"
     if key.startswith(DEEP):
         return f"Sessions page, page N via the cursor ({key})"
     return f"Sessions page, {key} ({VIEWS.get(key) or key})"
@@ -189,18 +194,22 @@ def _goals(h: Harness, keys: list[str]) -> None:
                 "same 50 rows (active, newest update first), both signed in as a site admin",
             )
         )
-    insight = median_ms(times[large][INSIGHT])
-    h.add(
-        Figure(
-            "9.insight.goal",
-            f"Insight page (90 days, one org of {h.large.n // 10:,}) at {h.large.label}",
-            insight,
-            "ms",
-            "median ≤ 100 ms",
-            insight <= 100,
-            "aggregates over every session of the org, computed in the database",
+    for key, name, whose, goal in (
+        (INSIGHT, "insight", f"one org of {h.large.n // 10:,}", 100),
+        (INSIGHT_ALL, "insight_all", f"all {len(h.orgs)} orgs", 150),
+    ):
+        ms = median_ms(times[large][key])
+        h.add(
+            Figure(
+                f"9.{name}.goal",
+                f"Insight page (90 days, {whose}) at {h.large.label}",
+                ms,
+                "ms",
+                f"median ≤ {goal} ms",
+                ms <= goal,
+                "read from the daily rollup (dashboard.insightdays), built after the bulk copy",
+            )
         )
-    )
 
 
 def counters(h: Harness) -> None:

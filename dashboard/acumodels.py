@@ -1,4 +1,4 @@
-"""ACUs per org and UTC day, as the dashboard saw them grow (dashboard.insight keeps it)."""
+"""ACUs per org and UTC day as the dashboard saw them grow, and the insight page's daily rollup."""
 
 from __future__ import annotations
 
@@ -23,3 +23,29 @@ class AcuDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.org_id} {self.day}: {self.acus}"
+
+
+class InsightDay(models.Model):
+    """The insight page's rollup: an org's sessions created on `day` (UTC) that have `value` for
+    `kind` (a status, a category, or a PR state, "" for none), with their ACUs.
+
+    Kept in step by dashboard.insightdays on every store of sessions, so that the page reads at
+    most a few dozen rows per org and day instead of every session (issue 19).
+    """
+
+    org = models.ForeignKey("dashboard.Organization", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    kind = models.TextField()
+    value = models.TextField()
+    n = models.IntegerField(default=0)
+    acus = models.FloatField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["org", "day", "kind", "value"], name="one_insight_day_per_value"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.org_id} {self.day} {self.kind}={self.value}: {self.n}, {self.acus}"

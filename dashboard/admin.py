@@ -7,9 +7,15 @@ token can be sent to a new host.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from datetime import date
+
 from django.contrib import admin
+from django.db import transaction
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from dashboard import insightdays
 from dashboard.models import AuditEvent, Membership, Organization, Session, SyncRun
 
 
@@ -69,6 +75,20 @@ class SessionAdmin(ReadOnlyAdmin):
     list_display = ["session_id", "title", "org", "status", "is_archived", "updated_at"]
     list_filter = ["org", "status", "is_archived"]
     search_fields = ["session_id", "title"]
+
+    # The one place sessions are deleted one by one: recount the insight days they counted in.
+    def delete_model(self, request: HttpRequest, obj: Session) -> None:
+        self.delete_queryset(request, Session.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Session]) -> None:
+        days: dict[int, set[date]] = defaultdict(set)
+        with transaction.atomic():
+            for org_id, day in queryset.values_list("org_id", "created_day").distinct():
+                if day is not None:
+                    days[org_id].add(day)
+            super().delete_queryset(request, queryset)
+            for org_id, touched in days.items():
+                insightdays.refresh(org_id, touched)
 
 
 @admin.register(SyncRun)

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from typing import Final
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from dashboard import devin, sync
+from dashboard import devin, insightdays, sync
 from dashboard.crypto import CredentialDecryptError
 from dashboard.devin.problems import clip
 from dashboard.models import Organization, Session
@@ -122,7 +123,15 @@ def reread_accepted(
     else:
         changed = {"status": TERMINATED_STATUS, "status_detail": ""}
     # synced_at: the live view sends rows written since it last asked.
-    Session.objects.filter(pk=session.pk).update(synced_at=timezone.now(), **changed)
+    with transaction.atomic():
+        # The stored row, not `session` (it may be older), is what the insight rollup counts.
+        stored = Session.objects.select_for_update().filter(pk=session.pk).first()
+        Session.objects.filter(pk=session.pk).update(synced_at=timezone.now(), **changed)
+        if stored is not None:
+            before = insightdays.fact(stored)
+            for name, value in changed.items():
+                setattr(stored, name, value)
+            insightdays.apply(stored.org_id, [(before, insightdays.fact(stored))])
     return Reread(applied=None, error=error)
 
 

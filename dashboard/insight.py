@@ -2,7 +2,8 @@
 
 Days are UTC dates, so every viewer sees the same buckets. ACUs per day come from what the
 dashboard saw (dashboard.acus, the AcuDay rows); for days before it began watching an org, a
-session's ACUs count on the day it was created (the fallback, for history).
+session's ACUs count on the day it was created (the fallback, for history). Counts and creation-day
+ACUs are read from the daily rollup (dashboard.insightdays), not from the sessions.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any, TypedDict
 
-from django.db.models import Count, Min, Q, QuerySet, Sum
+from django.db.models import Min, QuerySet, Sum
 
-from dashboard.acumodels import AcuDay
+from dashboard import insightdays
+from dashboard.acumodels import AcuDay, InsightDay
 from dashboard.models import Organization, Session
 from dashboard.vocabulary import PR_STATES
 
@@ -74,10 +76,10 @@ def bars(per_day: list[Day], top: float) -> list[Bar]:
     return out
 
 
-def _window(orgs: Sequence[Organization], first_day: date) -> QuerySet[Session]:
+def _rollup(orgs: Sequence[Organization], first_day: date) -> QuerySet[InsightDay]:
     if len(orgs) == 1:  # an equality on the index' first column, not an IN
-        return Session.objects.filter(org=orgs[0], created_day__gte=first_day)
-    return Session.objects.filter(org__in=orgs, created_day__gte=first_day)
+        return InsightDay.objects.filter(org=orgs[0], day__gte=first_day)
+    return InsightDay.objects.filter(org__in=orgs, day__gte=first_day)
 
 
 def per_day(orgs: Sequence[Organization], first_day: date, days: int) -> list[Day]:
@@ -98,20 +100,19 @@ def per_day(orgs: Sequence[Organization], first_day: date, days: int) -> list[Da
     )
     created: dict[date, float] = defaultdict(float)
     sessions: dict[date, int] = defaultdict(int)
+    # Every session has one status: the status rows of a day count its sessions once each.
     rows = (
-        _window(orgs, first_day)
-        .values("org_id", "created_day")
-        .annotate(acus=Sum("acus_consumed"), n=Count("*"))
+        _rollup(orgs, first_day)
+        .filter(kind=insightdays.STATUS)
+        .values_list("org_id", "day")
+        .annotate(Sum("n"), Sum("acus"))
         .order_by()
     )
-    for row in rows:
-        day = row["created_day"]
-        if day is None:  # not in the window (created_day >= first_day): for the type checker
-            continue
-        sessions[day] += row["n"]
-        start = watched.get(row["org_id"])
+    for org_id, day, n, acus in rows:
+        sessions[day] += n
+        start = watched.get(org_id)
         if start is None or day < start:
-            created[day] += row["acus"] or 0.0
+            created[day] += acus
     # A day is estimated if some org was not yet watched then.
     latest_start = max((watched.get(org.pk) or date.max for org in orgs), default=date.max)
     out = []
@@ -122,66 +123,58 @@ def per_day(orgs: Sequence[Organization], first_day: date, days: int) -> list[Da
     return out
 
 
-def _per_org(orgs: Sequence[Organization], first_day: date) -> list[QuerySet[Session]]:
-    # One query per org, each an equality on the session_insight index' first column: with an
-    # IN, SQLite's planner picks the status index for the GROUP BY and reads every row (1.8 s
-    # at 100k sessions in 10 orgs, against ~40 ms).
-    return [Session.objects.filter(org=org, created_day__gte=first_day) for org in orgs]
-
-
 def breakdown(orgs: Sequence[Organization], first_day: date) -> dict[str, Any]:
     """Sessions by status, by category (with their ACUs) and by PR state, and the costliest."""
-    # Status, category and PR states in one pass over the index (one GROUP BY of at most a few
-    # hundred groups per org, the orgs' as one UNION ALL), summed up here, rather than three.
-    by_status: dict[str, int] = defaultdict(int)
-    by_category: dict[str, CategoryRow] = {}
-    pr_counts: dict[str, int] = defaultdict(int)
-    pr_columns = {
-        "none": Q(pr_states=""),
-        **{state: Q(pr_states__contains=f"|{state}|") for state in PR_STATES},
-    }
-    parts = [
-        window.values("status", "category")
-        .annotate(
-            n=Count("*"),
-            acus=Sum("acus_consumed"),
-            **{f"pr_{name}": Count("pr_states", filter=q) for name, q in pr_columns.items()},
-        )
+    totals = insightdays.summed(
+        _rollup(orgs, first_day)
+        .values("kind", "value")
+        .annotate(n=Sum("n"), acus=Sum("acus"))
         .order_by()
-        for window in _per_org(orgs, first_day)
-    ]
-    groups = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
-    for row in groups:
-        # Its pr_* keys are made at run time from PR_STATES: no closer type than Any.
-        group: dict[str, Any] = dict(row)
-        by_status[group["status"]] += group["n"]
-        category = by_category.setdefault(
-            group["category"], CategoryRow(category=group["category"], n=0, acus=0.0)
-        )
-        category["n"] += group["n"]
-        category["acus"] += group["acus"] or 0.0
-        for name in pr_columns:
-            pr_counts[name] += group[f"pr_{name}"]
+    )
+    by_status = totals[insightdays.STATUS]
+    by_pr = totals[insightdays.PR]
     return {
         "by_status": [
             {"status": status, "n": n}
-            for status, n in sorted(by_status.items(), key=lambda item: (-item[1], item[0]))
+            for status, (n, _) in sorted(by_status.items(), key=lambda item: (-item[1][0], item[0]))
         ],
-        "by_category": sorted(by_category.values(), key=lambda c: (-c["acus"], c["category"])),
-        "pr_counts": [(state, pr_counts[state]) for state in [*PR_STATES, "none"]],
+        "by_category": sorted(
+            (
+                CategoryRow(category=category, n=n, acus=acus)
+                for category, (n, acus) in totals[insightdays.CATEGORY].items()
+            ),
+            key=lambda c: (-c["acus"], c["category"]),
+        ),
+        "pr_counts": [
+            (state, by_pr.get("" if state == "none" else state, [0])[0])
+            for state in [*PR_STATES, "none"]
+        ],
         "top": _top(orgs, first_day),
     }
 
 
 def _top(orgs: Sequence[Organization], first_day: date, n: int = 10) -> list[Session]:
-    """The `n` costliest sessions of the window: each org's from its (org, -acus) index, merged."""
+    """The `n` costliest sessions of the window: each org's, merged."""
     names = {org.pk: org for org in orgs}
-    top: list[Session] = []
-    for window in _per_org(orgs, first_day):
-        top += window.order_by("-acus_consumed").only(
-            "session_id", "title", "status", "acus_consumed", "org_id"
-        )[:n]
+    top = [session for org in orgs for session in _costliest(org, first_day, n)]
     top.sort(key=lambda s: -s.acus_consumed)
     for session in top[:n]:
         session.org = names[session.org_id]  # no query per row for its name
     return top[:n]
+
+
+def _costliest(org: Organization, first_day: date, n: int) -> list[Session]:
+    # Asked for the window's costliest, SQLite's planner reads the whole window from the
+    # session_insight index and sorts it (30 ms an org at 1M sessions). The org's costliest of
+    # all time, from its (org, -acus) index, usually include the window's: a few rows. If not
+    # (its costliest are older), the database finds them in the window as before.
+    costliest = (
+        Session.objects.filter(org=org)
+        .order_by("-acus_consumed")
+        .only("session_id", "title", "status", "acus_consumed", "org_id", "created_day")
+    )
+    head = list(costliest[: n * 5])
+    found = [s for s in head if s.created_day is not None and s.created_day >= first_day]
+    if len(found) >= n or len(head) < n * 5:
+        return found[:n]
+    return list(costliest.filter(created_day__gte=first_day)[:n])

@@ -9,7 +9,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from dashboard import baseurls, crypto, vocabulary
+from dashboard import baseurls, crypto, insightdays, vocabulary
 
 if TYPE_CHECKING:
     from dashboard.devin import DevinClient
@@ -207,6 +207,12 @@ class Session(models.Model):
         if self.created_at is not None:
             self.created_day = self.created_at.astimezone(UTC).date()
         super().save(*args, **kwargs)
+        fields = kwargs.get("update_fields")
+        if self.created_day is not None and (
+            fields is None or set(fields) & set(insightdays.FIELDS)
+        ):
+            # Not the store's path (dashboard.sync keeps the rollup by deltas): recount the day.
+            insightdays.refresh(self.org_id, [self.created_day], using=self._state.db or "default")
 
     @property
     def action_url(self) -> str:
@@ -436,5 +442,6 @@ class Profile(models.Model):
 # The retention rules' and the ACU days' models live in their own modules (this one is long
 # enough); importing them here registers them with the app.
 from dashboard.acumodels import AcuDay as AcuDay  # noqa: E402
+from dashboard.acumodels import InsightDay as InsightDay  # noqa: E402
 from dashboard.rulemodels import Rule as Rule  # noqa: E402
 from dashboard.rulemodels import RulesSwitch as RulesSwitch  # noqa: E402

@@ -20,7 +20,7 @@ from django.db import transaction
 from django.tasks import task
 from django.utils import timezone
 
-from dashboard import acus, devin, leases, syncruns, timewords, wording
+from dashboard import acus, devin, insightdays, leases, syncruns, timewords, wording
 from dashboard.crypto import CredentialDecryptError
 from dashboard.middleware import request_id as _request_id
 from dashboard.models import Organization, Session, SyncRun
@@ -163,6 +163,8 @@ def _store_batch(
         }
         new_rows: list[Session] = []
         changed: list[Session] = []
+        # Each stored row's old and new counts for the insight rollup (dashboard.insightdays).
+        facts: list[tuple[insightdays.Fact | None, insightdays.Fact | None]] = []
         # ACUs gained since the last store, counted on today (dashboard.acus).
         watched_from = acus.watched_from(org, now)
         acus_gained = 0.0
@@ -172,6 +174,7 @@ def _store_batch(
             watched = values["created_day"] >= watched_from
             if row is None:
                 new_rows.append(Session(org=org, session_id=session_id, synced_at=now, **values))
+                facts.append((None, insightdays.fact(new_rows[-1])))
                 acus_gained += acus.gained(0.0, values["acus_consumed"]) if watched else 0.0
                 continue
             if item.updated_at < row.updated_at or (
@@ -199,8 +202,10 @@ def _store_batch(
                 continue
             if watched:
                 acus_gained += acus.gained(row.acus_consumed, values["acus_consumed"])
+            old = insightdays.fact(row)
             for name, value in values.items():
                 setattr(row, name, value)
+            facts.append((old, insightdays.fact(row)))
             row.synced_at = now
             changed.append(row)
         Session.objects.bulk_create(new_rows, batch_size=BATCH)
@@ -214,6 +219,7 @@ def _store_batch(
         else:
             Session.objects.bulk_update(changed, STORED_FIELDS, batch_size=BATCH)
         acus.add(org, now, acus_gained)
+        insightdays.apply(org.pk, facts)
     result.created += len(new_rows)
     result.updated += len(changed)
 
