@@ -12,7 +12,7 @@ from django.test import Client
 from django.utils import timezone
 
 from dashboard import devin, sync
-from dashboard.models import AcuDay, Membership, Organization
+from dashboard.models import AcuDay, Membership, Organization, Session
 
 pytestmark = pytest.mark.django_db
 
@@ -46,9 +46,16 @@ def bars_by_day(client: Client, path: str) -> dict[date, Any]:
 
 def test_the_first_sync_starts_watching_and_counts_no_history(fake: Any, acme: Any) -> None:
     sync.sync_org(acme)
-    days = list(AcuDay.objects.filter(org=acme).values_list("day", "acus"))
-    # The fake's sessions were all created before today: history, by creation day.
-    assert days == [(TODAY, 0.0)]
+    [(day, acus)] = AcuDay.objects.filter(org=acme).values_list("day", "acus")
+    # Sessions created before today are history (counted by creation day, not here); the fake's
+    # newest may have been created today, after midnight UTC: those the dashboard saw grow.
+    seen = [
+        s.acus_consumed
+        for s in Session.objects.filter(org=acme)
+        if s.created_at.astimezone(UTC).date() >= TODAY
+    ]
+    assert day == TODAY and acus == pytest.approx(sum(seen))
+    assert Session.objects.filter(org=acme).count() > len(seen)  # history was not counted
 
 
 def test_acus_count_on_the_day_they_were_seen_to_grow(

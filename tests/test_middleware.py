@@ -126,7 +126,7 @@ def test_an_action_line_from_a_view_carries_the_request_id(
     action = [
         line
         for line in stdout_log.getvalue().splitlines()
-        if " dashboard.actions re-read of " in line
+        if " dashboard.answers re-read of " in line
     ]
     assert len(action) == 1
     assert action[0].endswith("request_id=archive-1")

@@ -35,7 +35,7 @@ def fill(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("dashboard", "0014_acu_days"),
+        ("dashboard", "0015_session_user_index"),
     ]
 
     operations = [
