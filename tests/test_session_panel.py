@@ -64,7 +64,7 @@ def test_an_action_from_the_panel_swaps_its_header_and_the_row_behind_it(
     # The list row, out of band from inside a <template>, and the active counter.
     row = html.split("<template>", 1)[1]
     assert row.lstrip().startswith(f'<tr id="session-{running.pk}"')
-    assert 'hx-swap-oob="true"' in row and 'id="active-count"' in row
+    assert 'hx-swap-oob="true"' in row and 'id="attention-count"' in row
     stored = Session.objects.get(pk=running.pk)
     if action == "archive":
         assert stored.is_archived and ">Unarchive</button>" in html.split("<template>")[0]
