@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 import sys
 from pathlib import Path
@@ -286,7 +287,7 @@ def _meta_key(name: str) -> str:
 
 def _trusted_proxies(name: str, default: str) -> int | list[_Network]:
     value = os.environ.get(name, "").strip() or default
-    if value.isdigit():
+    if re.fullmatch(r"[0-9]+", value):  # not str.isdigit(): "²" is a digit int() refuses
         return int(value)
     try:
         return [ipaddress.ip_network(item.strip(), strict=False) for item in value.split(",")]

@@ -107,6 +107,22 @@ def test_production_defaults_are_secure_and_configurable(tmp_path: Path) -> None
     assert development["CSRF_COOKIE_SECURE"] is False
 
 
+@pytest.mark.parametrize("value", ["²", "1x", "10.0.0.0/33"])
+def test_a_bad_trusted_proxies_value_is_a_clear_configuration_error(
+    tmp_path: Path, value: str
+) -> None:
+    env = {
+        **PRODUCTION,
+        "DASHBOARD_CREDENTIAL_KEYS": "k1:" + Fernet.generate_key().decode(),
+        "DASHBOARD_DATA_DIR": str(tmp_path),
+        "DASHBOARD_TRUSTED_PROXIES": value,
+    }
+    result = run_manage("check", **env)
+    assert result.returncode != 0
+    assert "DASHBOARD_TRUSTED_PROXIES must be a number of proxies" in result.stderr
+    assert "ValueError" not in result.stderr.replace("ImproperlyConfigured", "")
+
+
 def test_check_deploy_is_clean_behind_a_proxy_with_throttling_configured(tmp_path: Path) -> None:
     env = {
         **PRODUCTION,
