@@ -7,7 +7,23 @@ import django.db.models.deletion
 from django.db import migrations, models
 from django.db.models import Count, Sum
 
-from dashboard.insightdays import CHUNK, totals_from
+# Frozen here, not imported from dashboard.insightdays: a migration must not change meaning when
+# the live module does. These are that module's rules as of this migration.
+CHUNK = 500
+
+
+def totals_from(groups):
+    """{(day, kind, value): [n, acus]} from sessions grouped by (created_day, status, category,
+    pr_states) with their count and ACUs: a status row, a category row and a row per PR state
+    ("" for none) each day."""
+    totals = {}
+    for day, status, category, pr_states, n, acus in groups:
+        prs = list(dict.fromkeys(s for s in pr_states.split("|") if s)) if pr_states else [""]
+        for kind, value in [("status", status), ("category", category)] + [("pr", p) for p in prs]:
+            row = totals.setdefault((day, kind, value), [0, 0.0])
+            row[0] += n
+            row[1] += acus or 0.0
+    return totals
 
 
 def fill(apps, schema_editor):
