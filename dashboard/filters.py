@@ -70,11 +70,13 @@ VIEW_CONDITIONS = {
     "archived": Q(),
 }
 VIEW_CHOICES = [("", "Default"), *((v.value, v.label) for v in vocabulary.VIEWS.values())]
-# Counts (the header's active sessions, the results' matches) are exact up to this many, then
-# "10,000+". An exact COUNT reads every matching index entry, and more for a filter no index
-# covers: at 1M sessions 48-60 ms for the active ones, 0.4 s for a category (docs/performance.md).
-# A bulk archive takes 10,000 at most too.
-COUNT_CAP = 10_000
+# The results' count ("N sessions match") is exact up to this many, then "1,000+". An exact
+# COUNT reads every matching index entry, and a row for each under a filter no index covers (a
+# tag, a search word): counting to 10,000 tagged "urgent" read ~60,000 rows at 1M sessions
+# (0.17-0.26 s of CPU), to 1,000 about 6,000 rows, as many as the whole 10k database holds
+# (docs/performance.md, issue 19). A bulk archive of the filter still takes up to
+# bulk.MAX_TARGETS (10,000); the page says so when the count is capped.
+COUNT_CAP = 1_000
 # The views' and status chips' counts (a dozen a page, the nav's too) stop sooner: a triage hint
 # needs no more, and each then reads at most this many index rows (docs/performance.md).
 VIEW_COUNT_CAP = 1_000

@@ -14,7 +14,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import push_url
 
-from dashboard import actions, audit, devin, filters, live, sync, vocabulary, wording
+from dashboard import actions, audit, bulk, devin, filters, live, sync, vocabulary, wording
 from dashboard.access import (
     OPERATOR,
     operator_orgs,
@@ -78,6 +78,7 @@ def sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
         "total": total,
         "total_label": filters.count_label(total),
         "count_cap": filters.COUNT_CAP,
+        "bulk_cap": bulk.MAX_TARGETS,
         "attention_count": filters.count_label(counts.get("attention", 0), cap)
         if not chosen["org"]
         else _attention_count(list(by_pk)),
