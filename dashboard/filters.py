@@ -290,6 +290,18 @@ class SessionFilters(FilterForm):
         return bool(self.pairs(sort="", view=""))
 
     def apply[M: Model](self, qs: QuerySet[M]) -> QuerySet[M]:
+        qs = self._narrow(qs)
+        return search.matching(qs, self.cleaned_data["q"]) if self.cleaned_data["q"] else qs
+
+    def apply_counted(self, qs: QuerySet[Session]) -> tuple[QuerySet[Session], int]:
+        """apply(qs), and how many rows it has up to COUNT_CAP + 1 (count_upto)."""
+        qs = self._narrow(qs)
+        if self.cleaned_data["q"]:
+            return search.matching_counted(qs, self.cleaned_data["q"], COUNT_CAP)
+        return qs, count_upto(qs)
+
+    def _narrow[M: Model](self, qs: QuerySet[M]) -> QuerySet[M]:
+        """`qs` narrowed by every filter but the text search."""
         qs = super().apply(qs)
         f = self.cleaned_data
         qs = view_sessions(qs, f["view"] or "all", f["archived"])
@@ -304,6 +316,4 @@ class SessionFilters(FilterForm):
             qs = qs.filter(pr_states__contains=f"|{f['pr']}|")
         if f["tag"]:
             qs = qs.filter(tags_text__contains=f"|{f['tag']}|")
-        if f["q"]:
-            qs = search.matching(qs, f["q"])
         return qs

@@ -56,8 +56,7 @@ def sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
         in_view = filters.view_sessions(scope, view)
         chips = filters.view_statuses(view, chosen["status"])
         status_counts = filters.view_counts(None, in_view, chips)[1] if orgs else {}
-    matching = f.apply(base)
-    total = filters.count_upto(matching) if orgs else 0
+    matching, total = f.apply_counted(base) if orgs else (base.none(), 0)
     # `raw`, the full JSON and most of a row's bytes, is never shown: it stays in the database.
     page = f.page(matching.defer("raw"), settings.SESSIONS_PER_PAGE) if total else None
     rows = page.rows if page else []
