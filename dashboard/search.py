@@ -109,38 +109,33 @@ def matching[M: Model](qs: QuerySet[M], text: str) -> QuerySet[M]:
 def matching_counted[M: Model](qs: QuerySet[M], text: str, cap: int) -> tuple[QuerySet[M], int]:
     """matching(qs, text), and how many rows it has, counting no further than cap + 1.
 
-    A common word has more candidates than FEW, and counting through the subquery makes SQLite
-    materialise every one of them first (q=flaky at 1M sessions: 12,560, 13 ms of CPU). The
-    first FEW candidates alone, as a list of pks, often hold cap + 1 matches already; they are
-    some of the matches, so if they do, so does the whole. Otherwise the subquery counts.
+    Counted from the candidates' pks as a list, read by json_each: SQLite then looks each one
+    up. (Written out as `IN (1, 2, …)`, a list of a thousand made it walk an org index past
+    every active session instead: q=flaky at 100k, 1,256 candidates, 22 -> 4 ms; a 4-digit id
+    fragment at 1M, 389, 160 -> 2 ms.) A common word has more than FEW candidates, and counting
+    through the subquery materialises all of them (q=flaky at 1M: 12,560, 13 ms); the first
+    FEW often hold cap + 1 matches already, and if they do, so does the whole.
     """
-    narrowed, head = _matching(qs, text)
-    if head is not None:
-        found = qs.filter(_contains(text), pk__in=_pk_list(head))[: cap + 1].count()
-        if found > cap:
-            return narrowed, found
+    narrowed, candidates, every = _matching(qs, text)
+    if candidates is None:
+        return narrowed, narrowed[: cap + 1].count()
+    listed = RawSQL("SELECT value FROM json_each(%s)", [json.dumps(candidates)])
+    found = qs.filter(_contains(text), pk__in=listed)[: cap + 1].count()
+    if every or found > cap:
+        return narrowed, found
     return narrowed, narrowed[: cap + 1].count()
-
-
-def _pk_list(pks: list[int]) -> RawSQL:
-    """`pks` as one JSON parameter read by json_each, for `pk__in`. Written out as `IN (1, 2,
-    …)`, a list of a thousand or more made SQLite count by walking an org index past every
-    active session, testing each against the list (q=flaky at 100k, 1,256 candidates: 22 ms;
-    a 4-digit id fragment at 1M, 389: 160 ms); from json_each it looks each pk up (4 and 2 ms).
-    """
-    return RawSQL("SELECT value FROM json_each(%s)", [json.dumps(pks)])
 
 
 def _contains(text: str) -> Q:
     return Q(title__icontains=text) | Q(session_id__icontains=text)
 
 
-def _matching[M: Model](qs: QuerySet[M], text: str) -> tuple[QuerySet[M], list[int] | None]:
-    """matching(qs, text), and the first FEW + 1 candidates' pks when there are more than FEW
-    (the subquery then decides), else None."""
+def _matching[M: Model](qs: QuerySet[M], text: str) -> tuple[QuerySet[M], list[int] | None, bool]:
+    """matching(qs, text); the pks of its candidates as far as the index was read (None: no
+    index read), and whether they are every candidate."""
     contains = _contains(text)
     if len(text) < MIN_INDEXED or connections[qs.db].vendor != "sqlite":
-        return qs.filter(contains), None
+        return qs.filter(contains), None, False
     # A quoted FTS5 string is literal text, a quote in it written twice. The trigram tokenizer
     # matches it as a substring, case folded.
     phrase = '"' + text.replace('"', '""') + '"'
@@ -155,9 +150,9 @@ def _matching[M: Model](qs: QuerySet[M], text: str) -> tuple[QuerySet[M], list[i
         # As a list: SQLite (without ANALYZE statistics, as Django leaves it) would otherwise
         # walk the sort's index past every active session, testing each against the subquery
         # (a rare id fragment at 1M: ~190 ms; from the list, a few lookups).
-        return qs.filter(contains, pk__in=_pk_list(few)), None
+        return qs.filter(contains, pk__in=few), few, True
     # Many: walking the sort's index does find a page's worth soon.
-    return qs.filter(contains, pk__in=RawSQL(candidates, [phrase])), few
+    return qs.filter(contains, pk__in=RawSQL(candidates, [phrase])), few, False
 
 
 def ensure(connection: BaseDatabaseWrapper) -> None:
