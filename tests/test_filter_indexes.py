@@ -73,3 +73,47 @@ def test_a_filter_pages_in_its_index(field: str) -> None:
         assert "TEMP B-TREE" not in plan  # in index order, nothing sorted
     # PostgreSQL, estimating no match, may sort the none it expects after the index scan rather
     # than walk the index in order; the benchmark times the filters on real volumes.
+
+
+TAG_QUERIES = [
+    {"tag": "urgent"},
+    {"tag": "URGENT"},
+    {"tag": "urgent", "status": "error"},
+    {"tag": "urgent", "view": "all"},
+    {"tag": "urgent", "archived": "all"},
+    {"tag": "%"},
+    {"tag": "_rgent"},
+    {"tag": "urgent|ops"},
+    {"tag": "nothing"},
+]
+
+
+@pytest.mark.parametrize("cap", [3, 1000])
+@pytest.mark.parametrize("query", TAG_QUERIES)
+def test_a_tag_is_counted_as_its_rows_are_found(
+    query: dict[str, str], cap: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The results count of a tag (read in table order on SQLite when it is the only filter):
+    what the filtered rows number, up to the cap."""
+    from django.test.utils import CaptureQueriesContext
+
+    monkeypatch.setattr(filters, "COUNT_CAP", cap)
+    org = Organization.objects.create(name="Acme", org_id="org-acme")
+    tag_sets = [["urgent"], ["urgent", "ops"], ["ops"], [], ["Urgent"], ["not-urgent"]]
+    statuses = ["running", "error", "exit"]
+    sync.store_sessions(
+        org,
+        [
+            api_session(n, tags=tag_sets[n % 6], status=statuses[n % 3], is_archived=n % 5 == 0)
+            for n in range(60)
+        ],
+    )
+    base = Session.objects.filter(org_id__in=[org.pk])
+    f = filters.SessionFilters(query, org_pks=None)
+    expected = f.apply(base)
+    with CaptureQueriesContext(connection) as queries:
+        rows, count = f.apply_counted(base)
+    assert count == min(expected.count(), cap + 1)
+    assert set(rows.values_list("pk", flat=True)) == set(expected.values_list("pk", flat=True))
+    in_table_order = connection.vendor == "sqlite" and set(query) <= {"tag", "view"}
+    assert any("NOT INDEXED" in q["sql"] for q in queries) is in_table_order

@@ -232,3 +232,38 @@ def test_a_user_who_may_not_create_pg_trgm_is_told_what_to_run() -> None:
         search.ensure(connection)
     assert "CREATE EXTENSION IF NOT EXISTS pg_trgm;" in str(raised.value)
     assert "superuser" in str(raised.value)
+
+
+@pytest.mark.parametrize("few", [search.FEW, 2])  # the candidates as a list, or a subquery
+@pytest.mark.parametrize("cap", [0, 1, 2, 100])
+@pytest.mark.parametrize("text", ["flaky", "c0ffee", "beef", "e_c", "fl", "nothing matches this"])
+def test_a_capped_count_counts_what_icontains_finds(
+    sessions: list[Session], text: str, cap: int, few: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """matching_counted: the rows of matching(), and their count up to cap + 1, whether the
+    first candidates hold enough matches or the subquery counts (another filter beside it)."""
+    monkeypatch.setattr(search, "FEW", few)
+    others = Session.objects.exclude(pk=sessions[1].pk)
+    expected = [pk for pk in icontains(Session.objects, text) if pk != sessions[1].pk]
+    for _ in ("logged", "indexed"):
+        narrowed, count = search.matching_counted(others, text, cap)
+        assert count == min(len(expected), cap + 1)
+        assert sorted(narrowed.values_list("pk", flat=True)) == expected
+        search.catch_up(connection)
+
+
+def test_a_common_word_is_counted_from_its_first_candidates(
+    sessions: list[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if connection.vendor != "sqlite":
+        pytest.skip("the candidates are SQLite's (FTS5); PostgreSQL counts through its index")
+    search.catch_up(connection)
+    monkeypatch.setattr(search, "FEW", 3)  # "c0ffee": 6 candidates, more than FEW
+    with CaptureQueriesContext(connection) as queries:
+        assert search.matching_counted(Session.objects.all(), "c0ffee", 2)[1] == 3
+    counts = [q["sql"] for q in queries if "COUNT(" in q["sql"]]
+    assert len(counts) == 1 and "json_each" in counts[0] and "MATCH" not in counts[0]
+    # Fewer matches than the cap among them: the subquery counts every candidate.
+    with CaptureQueriesContext(connection) as queries:
+        assert search.matching_counted(Session.objects.all(), "c0ffee", 10)[1] == 6
+    assert "MATCH" in [q["sql"] for q in queries if "COUNT(" in q["sql"]][-1]

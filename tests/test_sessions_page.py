@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 
 from dashboard import sync
+from dashboard.bulk import MAX_TARGETS
 from dashboard.models import BulkRun, Session
 
 pytestmark = pytest.mark.django_db
@@ -376,10 +377,11 @@ def test_counts_stop_counting_at_the_cap(
     assert re.search(r'aria-current="page">All <span class="counter">2\+<', html)
     assert re.search(r'>Running<span id="chip-count-\d+" class="chip-count">2\+<', html)
     assert "<strong>5+</strong> sessions match" in html
-    # A bulk archive of the filter says what it takes: the cap, not "all 5+".
+    # A bulk archive of the filter says what it takes: its own cap, not "all 5+".
     html = client.get("/?status=running&status=exit&status=suspended").content.decode()
     assert "<strong>5+</strong> sessions match" in html
-    assert ">Archive 5 matching</button>" in html
+    assert f">Archive up to {MAX_TARGETS} matching</button>" in html
+    assert f"More than 5 match; a bulk archive takes the {MAX_TARGETS} most recently" in html
     assert "Archive all" not in html
     # Under the cap, the count is exact.
     errors = active.filter(status="error").count()
@@ -392,6 +394,37 @@ def test_counts_stop_counting_at_the_cap(
     assert session is not None
     response = client.post(f"/sessions/{session.pk}/archive/", headers={"HX-Request": "true"})
     assert f'{COUNTER} hx-swap-oob="true">2+<' in response.content.decode()
+
+
+def test_the_results_count_stops_at_1000(client: Client, acme: Any, operator: Any) -> None:
+    """The real cap: past 1,000 matches the page says "1,000+", and the bulk archive of the
+    filter says what it takes (up to its own cap), not "all"."""
+    from datetime import UTC, datetime, timedelta
+
+    from dashboard import filters
+
+    when = datetime(2026, 3, 1, tzinfo=UTC)
+    Session.objects.bulk_create(
+        Session(
+            org=acme,
+            session_id=f"devin-cap{n:05d}",
+            title=f"Session {n}",
+            status="running",
+            tags=["urgent"] if n % 2 else ["later"],
+            tags_text="|urgent|" if n % 2 else "|later|",
+            created_at=when,
+            updated_at=when + timedelta(seconds=n),
+        )
+        for n in range(2 * filters.COUNT_CAP + 2)
+    )
+    login(client, operator)
+    html = client.get("/?tag=urgent").content.decode()
+    assert "<strong>1,000+</strong> sessions match" in html
+    assert f">Archive up to {MAX_TARGETS} matching</button>" in html
+    Session.objects.filter(tags_text="|urgent|").order_by("pk")[:1].get().delete()
+    html = client.get("/?tag=urgent").content.decode()
+    assert "<strong>1000</strong> sessions match" in html
+    assert ">Archive all 1000 matching</button>" in html
 
 
 def row_html(html: str, session: Session) -> str:

@@ -14,7 +14,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import push_url
 
-from dashboard import actions, audit, devin, filters, live, sync, vocabulary, wording
+from dashboard import actions, audit, bulk, devin, filters, live, sync, vocabulary, wording
 from dashboard.access import (
     OPERATOR,
     operator_orgs,
@@ -56,8 +56,7 @@ def sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
         in_view = filters.view_sessions(scope, view)
         chips = filters.view_statuses(view, chosen["status"])
         status_counts = filters.view_counts(None, in_view, chips)[1] if orgs else {}
-    matching = f.apply(base)
-    total = filters.count_upto(matching) if orgs else 0
+    matching, total = f.apply_counted(base) if orgs else (base.none(), 0)
     # `raw`, the full JSON and most of a row's bytes, is never shown: it stays in the database.
     page = f.page(matching.defer("raw"), settings.SESSIONS_PER_PAGE) if total else None
     rows = page.rows if page else []
@@ -78,6 +77,7 @@ def sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
         "total": total,
         "total_label": filters.count_label(total),
         "count_cap": filters.COUNT_CAP,
+        "bulk_cap": bulk.MAX_TARGETS,
         "attention_count": filters.count_label(counts.get("attention", 0), cap)
         if not chosen["org"]
         else _attention_count(list(by_pk)),
