@@ -8,6 +8,7 @@ at every size interleaved. See docs/performance.md for what each figure means.
     python -m bench.run            # the full run (10k, 100k, 1M sessions), under 10 minutes
     python -m bench.run --quick    # 1k, 5k, 20k and fewer repetitions, under a minute
     python -m bench.run --quick --only session_page    # one figure that needs no synced data
+    python -m bench.run --only archive     # figure 3 alone (bulk: 13.bulk), on the synced size
 """
 
 from __future__ import annotations
@@ -111,8 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, help="default: .bench/results.json")
     parser.add_argument(
         "--only",
-        choices=["session_page"],
-        help="measure only this figure (it syncs no sizes), to check one change in seconds",
+        choices=["session_page", "archive", "bulk"],
+        help="measure only this figure, to check one change quickly (session_page syncs no "
+        "sizes; archive and bulk sync the middle one and start the servers)",
     )
     args = parser.parse_args(argv)
 
@@ -143,6 +145,14 @@ def main(argv: list[str] | None = None) -> int:
             h.step("start a gunicorn per size (gunicorn.conf.py)")
             h.start_servers()
             session_page.session_page_render(h)
+        elif args.only in ("archive", "bulk"):
+            figures.full_sync(h)  # the synced size only: both figures act on its sessions
+            h.step("start a gunicorn per size (gunicorn.conf.py)")
+            h.start_servers()
+            if args.only == "archive":
+                figures.archive_overhead(h)
+            else:
+                background.bulk_archive_on_workers(h)
         else:
             figures.full_sync(h)
             figures.copies(h)
