@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 from datetime import timedelta
 from typing import Any
@@ -375,3 +376,31 @@ def test_a_resumed_run_stores_the_answers_a_dead_worker_had_not(
 
     assert Session.objects.filter(pk__in=[r.pk for r in rows], is_archived=True).count() == 3
     assert [m for m, _ in many.calls] == ["GET"]  # one list call re-read them; nothing re-sent
+
+
+def test_full_batches_are_stored_by_the_runs_main_thread_with_their_fresh_badges(
+    client: Client, many: Any, operator: Any, settings: Any, monkeypatch: Any
+) -> None:
+    """A thread that fills a batch re-reads it (a call, within the bound) and goes back to
+    calling; the slice's main thread stores it. Every session ends stored, re-read included."""
+    settings.BULK_CONCURRENCY = 4
+    monkeypatch.setattr(bulk, "REREAD_BATCH", 10)
+    storing: list[str] = []
+    store_newer = bulk.answers.store_newer
+
+    def spy(org: Any, answers: list[Any], fresh: dict[str, Any]) -> None:
+        storing.append(threading.current_thread().name)
+        store_newer(org, answers, fresh)
+
+    monkeypatch.setattr(bulk.answers, "store_newer", spy)
+    client.force_login(operator)
+    matching = Session.objects.filter(tags_text__contains="|batch|")
+    many.reset_stats()
+    response = client.post("/sessions/bulk-archive/", {"scope": "filter", "tag": "batch"})
+    run_pk = int(re.search(r"/bulk/(\d+)/", response["Location"]).group(1))  # type: ignore[union-attr]
+    wait_done(run_pk)
+    assert len(storing) == 40 // 10
+    assert not [name for name in storing if name.startswith(f"bulk-{run_pk}-")]
+    # Four list calls re-read the 40; the rows show what they brought, not only the answers.
+    assert len([p for m, p in many.calls if m == "GET" and p.endswith("/sessions")]) == 4
+    assert matching.filter(is_archived=True, status_detail="user_request").count() == 40
