@@ -175,18 +175,9 @@ def store_answers(org: Organization, answers: list[devin.Session], action: str) 
     """
     if not answers:
         return 0
-    fresh = reread_answers(org, answers, action)
-    store_newer(org, answers, fresh)
-    return len(fresh)
-
-
-def reread_answers(
-    org: Organization, answers: list[devin.Session], action: str
-) -> dict[str, devin.Session]:
-    """The sessions of a batch of answers as Devin has them now, in one list call, by session id
-    (what `store_newer` takes); {} if the call fails."""
     fresh = _reread_listed(org, [a.session_id for a in answers], action)
-    return {s.session_id: s for s in fresh}
+    store_newer(org, answers, {s.session_id: s for s in fresh})
+    return len(fresh)
 
 
 def refresh_sessions(org: Organization, session_ids: list[str], action: str) -> int:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import queue
 import random
 import threading
 import time
@@ -155,10 +154,9 @@ class _Slice:
             for thread in threads:
                 thread.start()
             for thread in threads:
-                # Short waits: the main thread must stay free to take SIGTERM. Meanwhile it
-                # stores the batches the threads re-read, so they go back to calling.
+                # Short joins: the main thread must stay free to take SIGTERM.
                 while thread.is_alive():
-                    self.answers.store_read(wait=0.2)
+                    thread.join(0.2)
         self.answers.flush()
 
     def _going(self) -> bool:
@@ -263,27 +261,20 @@ class _Pending:
             return self._batch.popleft() if self._batch else None
 
 
-# An org, its answers and their re-read (by session id), waiting for the main thread to store.
-_ReadBatch = tuple[Organization, list[devin.Session], dict[str, devin.Session]]
-
-
 class _Answers:
     """Devin's answers to the run's calls, stored REREAD_BATCH at a time per org, each batch
-    with one re-read for fresh badges (`answers.reread_answers`, `answers.store_newer`).
+    with one re-read for fresh badges (`answers.store_answers`).
 
-    The thread that fills a batch makes the re-read call, so re-reads count within the run's
-    concurrency bound; the slice's main thread stores the batch (`store_read`): 50 stores are
-    ~150 ms of CPU, and more while they wait for the database, that kept a calling thread from
-    its next item. Until its batch is stored a session's row shows its state before the run; if
-    the worker is killed meanwhile, the task that resumes the run re-reads those sessions first
-    (the items and their audit events are settled already).
+    The thread that fills a batch makes the call, so re-reads count within the run's concurrency
+    bound. Until its batch is stored a session's row shows its state before the run; if the
+    worker is killed meanwhile, the task that resumes the run re-reads those sessions first (the
+    items and their audit events are settled already).
     """
 
     def __init__(self, action: str) -> None:
         self.action = action
         self._lock = threading.Lock()
         self._waiting: dict[int, tuple[Organization, list[devin.Session]]] = {}
-        self._read: queue.SimpleQueue[_ReadBatch] = queue.SimpleQueue()
 
     def add(self, org: Organization, answer: devin.Session) -> None:
         with self._lock:
@@ -291,25 +282,9 @@ class _Answers:
             waiting.append(answer)
             batch = self._waiting.pop(org.pk)[1] if len(waiting) >= REREAD_BATCH else []
         if batch:
-            self._read.put((org, batch, answers.reread_answers(org, batch, self.action)))
-
-    def store_read(self, wait: float) -> None:
-        """Store the batches re-read so far, waiting up to `wait` seconds for the first."""
-        try:
-            batch = self._read.get(timeout=wait)
-        except queue.Empty:
-            return
-        while True:
-            answers.store_newer(*batch)
-            try:
-                batch = self._read.get_nowait()
-            except queue.Empty:
-                return
+            answers.store_answers(org, batch, self.action)
 
     def flush(self) -> None:
-        """Store every answer left: the batches re-read, then the partial ones (re-read here:
-        the threads have stopped, so this call is within the bound too)."""
-        self.store_read(wait=0)
         with self._lock:
             waiting, self._waiting = self._waiting, {}
         for org, batch in waiting.values():

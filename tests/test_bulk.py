@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import re
-import threading
 import time
 from datetime import timedelta
 from typing import Any
@@ -14,7 +13,7 @@ from django_tasks_db.models import DBTaskResult
 
 from dashboard import bulk, sync
 from dashboard.bulk import bulk_task
-from dashboard.models import ActionAttempt, AuditEvent, BulkItem, BulkRun, Session
+from dashboard.models import ActionAttempt, AuditEvent, BulkItem, BulkRun, Organization, Session
 from tests.workers import run_queued_tasks
 
 # The bulk task's threads have their own database connections: they see committed data only.
@@ -378,29 +377,24 @@ def test_a_resumed_run_stores_the_answers_a_dead_worker_had_not(
     assert [m for m, _ in many.calls] == ["GET"]  # one list call re-read them; nothing re-sent
 
 
-def test_full_batches_are_stored_by_the_runs_main_thread_with_their_fresh_badges(
+def test_a_run_builds_each_orgs_devin_client_once_not_once_an_item(
     client: Client, many: Any, operator: Any, settings: Any, monkeypatch: Any
 ) -> None:
-    """A thread that fills a batch re-reads it (a call, within the bound) and goes back to
-    calling; the slice's main thread stores it. Every session ends stored, re-read included."""
+    """Building a client decrypts the token and checks the base URL: once per org and slice
+    (a thread or two may race to build the first), not for each of the 40 items."""
     settings.BULK_CONCURRENCY = 4
-    monkeypatch.setattr(bulk, "REREAD_BATCH", 10)
-    storing: list[str] = []
-    store_newer = bulk.answers.store_newer
+    built: list[str] = []
+    make_client = Organization.client
 
-    def spy(org: Any, answers: list[Any], fresh: dict[str, Any]) -> None:
-        storing.append(threading.current_thread().name)
-        store_newer(org, answers, fresh)
+    def counted(org: Organization) -> Any:
+        built.append(org.org_id)
+        return make_client(org)
 
-    monkeypatch.setattr(bulk.answers, "store_newer", spy)
+    monkeypatch.setattr(Organization, "client", counted)
     client.force_login(operator)
-    matching = Session.objects.filter(tags_text__contains="|batch|")
-    many.reset_stats()
     response = client.post("/sessions/bulk-archive/", {"scope": "filter", "tag": "batch"})
-    run_pk = int(re.search(r"/bulk/(\d+)/", response["Location"]).group(1))  # type: ignore[union-attr]
-    wait_done(run_pk)
-    assert len(storing) == 40 // 10
-    assert not [name for name in storing if name.startswith(f"bulk-{run_pk}-")]
-    # Four list calls re-read the 40; the rows show what they brought, not only the answers.
-    assert len([p for m, p in many.calls if m == "GET" and p.endswith("/sessions")]) == 4
-    assert matching.filter(is_archived=True, status_detail="user_request").count() == 40
+    run = wait_done(int(re.search(r"/bulk/(\d+)/", response["Location"]).group(1)))  # type: ignore[union-attr]
+    assert run.items.filter(outcome=BulkItem.Outcome.OK).count() == 40
+    assert Session.objects.filter(tags_text__contains="|batch|", is_archived=True).count() == 40
+    # At most one per thread for the calls, and one for the batch's list re-read.
+    assert len(built) <= 4 + 1, built
