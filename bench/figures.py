@@ -8,6 +8,7 @@ Each takes the ``Harness`` (bench.harness), measures through it and records its 
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from urllib.parse import urlsplit
@@ -15,8 +16,10 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 from bench import data
+from bench.background import cpu_seconds_of
 from bench.harness import Figure, Harness, Size, median_ms
 from bench.plan import size_label
+from bench.session_page import _children
 from dashboard import sync
 from dashboard.models import Session, SyncRun
 
@@ -113,17 +116,21 @@ def archive_overhead(h: Harness) -> None:
     headers = {**h.csrf_headers, "HX-Request": "true"}
     ours: list[float] = []
     direct: list[float] = []
+    # The server's CPU per click: unlike wall time, hardly moved by the machine's load.
+    workers = _children(h.server(size).process.pid)
+    cpu = 0.0
     # Warm both paths (connections, code) on sessions that are not timed.
     for pk, session_id, org_pk in active[:2]:
         http.post(f"/sessions/{pk}/archive/", headers=headers).raise_for_status()
         clients[org_pk].archive_session(session_id)
     timed = active[2:]
     for (pk, _, _), (_, other_id, other_org) in zip(timed[:reps], timed[reps:], strict=True):
-        started = time.perf_counter()
+        cpu_before, started = cpu_seconds_of(workers), time.perf_counter()
         response = http.post(
             f"/sessions/{pk}/archive/", headers={**headers, "HX-Target": f"session-{pk}"}
         )
         ours.append(time.perf_counter() - started)
+        cpu += cpu_seconds_of(workers) - cpu_before
         if response.status_code != 200 or "Unarchive" not in response.text:
             raise RuntimeError(f"archive of {pk} failed: {response.status_code}")
         started = time.perf_counter()
@@ -138,6 +145,17 @@ def archive_overhead(h: Harness) -> None:
             median_ms(ours),
             "ms",
             note="archive call, re-read of the session, store, audit, row render",
+            samples=reps,
+        )
+    )
+    h.add(
+        Figure(
+            "3.cpu",
+            "Archive via the dashboard, the server's CPU per click",
+            cpu / reps * 1000,
+            "ms",
+            note=f"gunicorn workers' user+system time (/proc, 10 ms ticks) over the {reps} "
+            f"clicks; load average {os.getloadavg()[0]:.1f} at the end",
             samples=reps,
         )
     )

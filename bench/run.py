@@ -9,6 +9,7 @@ at every size interleaved. See docs/performance.md for what each figure means.
     python -m bench.run --quick    # 1k, 5k, 20k and fewer repetitions, under a minute
     python -m bench.run --quick --only session_page    # one figure that needs no synced data
     python -m bench.run --only search    # the search, tag and count figures (sync and copies too)
+    python -m bench.run --only archive     # figure 3 alone (bulk: 13.bulk), on the synced size
 """
 
 from __future__ import annotations
@@ -112,8 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, help="default: .bench/results.json")
     parser.add_argument(
         "--only",
-        choices=["session_page", "search"],
-        help="measure only this figure (it syncs no sizes), to check one change in seconds",
+        choices=["session_page", "search", "archive", "bulk"],
+        help="measure only these figures, to check one change quickly (session_page syncs no "
+        "sizes; archive and bulk sync the middle one; search builds every size)",
     )
     args = parser.parse_args(argv)
 
@@ -151,6 +153,14 @@ def main(argv: list[str] | None = None) -> int:
             h.start_servers()
             pages.pages(h, only=pages.SEARCH_VIEWS)
             pages.counters(h)
+        elif args.only in ("archive", "bulk"):
+            figures.full_sync(h)  # the synced size only: both figures act on its sessions
+            h.step("start a gunicorn per size (gunicorn.conf.py)")
+            h.start_servers()
+            if args.only == "archive":
+                figures.archive_overhead(h)
+            else:
+                background.bulk_archive_on_workers(h)
         else:
             figures.full_sync(h)
             figures.copies(h)

@@ -57,18 +57,24 @@ def require_operator(request: AuthenticatedHttpRequest) -> frozenset[int]:
 def org_for_user(request: AuthenticatedHttpRequest, pk: int, role: str = VIEWER) -> Organization:
     """The org if the user may act on it with `role`: another org is a 404, too low a role 403."""
     org = get_object_or_404(Organization, pk=pk)
-    have = role_in(request.user, org)
-    if have is None:
-        raise Http404("No such organization.")
-    if role == OPERATOR and have != OPERATOR:
-        raise PermissionDenied(VIEWERS_CANNOT_ACT)
+    _check_role(request.user, org, role)
     return org
 
 
 def session_for_user(request: AuthenticatedHttpRequest, pk: int, role: str = VIEWER) -> Session:
+    """The session if the user may see it (act on it, with OPERATOR), as `org_for_user` decides."""
     session = get_object_or_404(Session.objects.select_related("org"), pk=pk)
-    org_for_user(request, session.org_id, role)
+    # The org came with the session: checked as it is, not read a second time.
+    _check_role(request.user, session.org, role)
     return session
+
+
+def _check_role(user: User, org: Organization, role: str) -> None:
+    have = role_in(user, org)
+    if have is None:
+        raise Http404("No such organization.")
+    if role == OPERATOR and have != OPERATOR:
+        raise PermissionDenied(VIEWERS_CANNOT_ACT)
 
 
 def require_site_admin(request: AuthenticatedHttpRequest) -> None:

@@ -133,6 +133,9 @@ class _Slice:
         self.gate = RateGate()
         self.queue = _Pending(run)
         self.answers = _Answers(run.action)
+        # Each org's Devin client, made once for the slice (a token changed meanwhile is read
+        # by the next slice, as the orgs themselves are).
+        self.clients: dict[int, devin.DevinClient] = {}
 
     def work(self) -> None:
         self._store_what_a_dead_worker_did_not()
@@ -217,6 +220,7 @@ class _Slice:
                 ip=self.run.ip,
                 context=f"bulk #{self.run.pk}",
                 max_tries=MAX_TRIES,
+                clients=self.clients,
             )
         except Exception:
             log.exception("bulk #%s: item %s crashed", self.run.pk, item.pk)

@@ -13,7 +13,7 @@ from django_tasks_db.models import DBTaskResult
 
 from dashboard import bulk, sync
 from dashboard.bulk import bulk_task
-from dashboard.models import ActionAttempt, AuditEvent, BulkItem, BulkRun, Session
+from dashboard.models import ActionAttempt, AuditEvent, BulkItem, BulkRun, Organization, Session
 from tests.workers import run_queued_tasks
 
 # The bulk task's threads have their own database connections: they see committed data only.
@@ -375,3 +375,26 @@ def test_a_resumed_run_stores_the_answers_a_dead_worker_had_not(
 
     assert Session.objects.filter(pk__in=[r.pk for r in rows], is_archived=True).count() == 3
     assert [m for m, _ in many.calls] == ["GET"]  # one list call re-read them; nothing re-sent
+
+
+def test_a_run_builds_each_orgs_devin_client_once_not_once_an_item(
+    client: Client, many: Any, operator: Any, settings: Any, monkeypatch: Any
+) -> None:
+    """Building a client decrypts the token and checks the base URL: once per org and slice
+    (a thread or two may race to build the first), not for each of the 40 items."""
+    settings.BULK_CONCURRENCY = 4
+    built: list[str] = []
+    make_client = Organization.client
+
+    def counted(org: Organization) -> Any:
+        built.append(org.org_id)
+        return make_client(org)
+
+    monkeypatch.setattr(Organization, "client", counted)
+    client.force_login(operator)
+    response = client.post("/sessions/bulk-archive/", {"scope": "filter", "tag": "batch"})
+    run = wait_done(int(re.search(r"/bulk/(\d+)/", response["Location"]).group(1)))  # type: ignore[union-attr]
+    assert run.items.filter(outcome=BulkItem.Outcome.OK).count() == 40
+    assert Session.objects.filter(tags_text__contains="|batch|", is_archived=True).count() == 40
+    # At most one per thread for the calls, and one for the batch's list re-read.
+    assert len(built) <= 4 + 1, built

@@ -171,8 +171,9 @@ def _render_row(
         "problem": problem,
         "note": note,
         "flash": flash,
-        "attention_count": _attention_count(
-            list(visible_orgs(request.user).values_list("pk", flat=True))
+        # The visible orgs as a subquery: one round trip less than loading their pks first.
+        "attention_count": filters.attention_count(
+            Session.objects.filter(org__in=visible_orgs(request.user))
         )
         if counter
         else None,
