@@ -98,7 +98,6 @@ def _enqueued_at(task_id: str) -> datetime:
 
 # -- bulk archive on the workers ---------------------------------------------------------------
 
-BULK_SESSIONS = 1_000
 BULK_LATENCY = 0.1
 BULK_WORKERS = 2
 BULK_TAG = "bench-bulk"
@@ -157,9 +156,10 @@ def cpu_seconds_of(pids: list[int]) -> float:
 
 
 def bulk_archive_on_workers(h: Harness) -> None:
-    """Bulk archive of 1,000 sessions at 100 ms per call with 2 workers: from the POST to the
-    run marked done, and the most archive calls in flight at the fake (one run: its own)."""
-    count, limit = BULK_SESSIONS, settings.BULK_CONCURRENCY
+    """Bulk archive of 1,000 sessions (QUICK: 200) at 100 ms per call with 2 workers: from the
+    POST to the run marked done, and the most archive calls in flight at the fake (one run: its
+    own). The goal, 15 s for 1,000, scales with the count: 1.2 times the bound."""
+    count, limit = h.plan.bulk_sessions, settings.BULK_CONCURRENCY
     h.step(f"bulk archive of {count:,} sessions on {BULK_WORKERS} workers, 100 ms per call")
     active = Session.objects.filter(is_archived=False).order_by("pk")
     ids = list(active.values_list("pk", flat=True)[:count])
@@ -202,14 +202,15 @@ def bulk_archive_on_workers(h: Harness) -> None:
     outcomes = Counter(BulkItem.objects.filter(run_id=run_pk).values_list("outcome", flat=True))
     calls = Counter(method for method, _ in h.fake.calls)
     bound = count * BULK_LATENCY / limit
+    goal = 15 * count / 1_000
     h.add(
         Figure(
             "13.bulk.wall",
             f"Bulk archive of {count:,} on {BULK_WORKERS} workers, 100 ms per call",
             wall,
             "s",
-            f"≤ 15 s (bound: {count:,} × 100 ms ÷ {limit} = {bound:.1f} s)",
-            wall <= 15 and outcomes.get("ok", 0) == count,
+            f"≤ {goal:g} s (bound: {count:,} × 100 ms ÷ {limit} = {bound:.1f} s)",
+            wall <= goal and outcomes.get("ok", 0) == count,
             f"outcomes {dict(outcomes)}; calls {dict(calls)}; from the POST to the run marked "
             f"done, through gunicorn, the task queue and the workers: {queued:.1f} s to the first "
             f"call, {calling:.1f} s from the first call to the last settled; the workers used "

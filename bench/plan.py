@@ -35,7 +35,7 @@ FULL = Plan(
     load_seconds=8,
     archive_reps=31,
     resync_reps=3,
-    bulk_sessions=200,
+    bulk_sessions=1_000,
     quick=False,
 )
 QUICK = replace(
@@ -48,7 +48,7 @@ QUICK = replace(
     load_seconds=2,
     archive_reps=5,
     resync_reps=1,
-    bulk_sessions=40,
+    bulk_sessions=200,  # the bulk figure's goal scales with it
     quick=True,
 )
 
