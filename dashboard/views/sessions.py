@@ -93,6 +93,9 @@ def sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
             for v in vocabulary.VIEWS.values()
         ],
         "f": f,
+        # The filters' values, for the template: a Form answers `f.cleaned_data` only after a
+        # KeyError (a form's [] is its fields), ~70 of them a page.
+        "chosen": chosen,
         "next_query": f.query(after=page.next_cursor) if page and page.next_cursor else "",
         "first_query": f.query() if chosen["after"] else "",
         "clear_query": f.query(**dict.fromkeys(filters.FILTER_KEYS, "")),
