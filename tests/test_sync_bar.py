@@ -15,24 +15,23 @@ from dashboard.models import SyncRun
 
 pytestmark = pytest.mark.django_db
 
-NOW = timezone.now()
-GONE = NOW - timedelta(seconds=1)  # a lease that ran out: the worker stopped
-HELD = NOW + timedelta(minutes=1)
-
 
 def _run(org: Any, kind: str) -> SyncRun | None:
+    now = timezone.now()
+    gone = now - timedelta(seconds=1)  # a lease that ran out: the worker stopped
+    held = now + timedelta(minutes=1)
     made = {
         "none": None,
         "queued": {"state": "queued"},
-        "running": {"state": "running", "pages": 3, "seen": 600, "lease_until": HELD},
-        "stalled": {"state": "running", "pages": 3, "seen": 600, "lease_until": GONE},
-        "ok": {"state": "ok", "seen": 1000, "finished_at": NOW - timedelta(minutes=5)},
+        "running": {"state": "running", "pages": 3, "seen": 600, "lease_until": held},
+        "stalled": {"state": "running", "pages": 3, "seen": 600, "lease_until": gone},
+        "ok": {"state": "ok", "seen": 1000, "finished_at": now - timedelta(minutes=5)},
         "skipped": {"state": "ok", "seen": 10, "skipped": 2, "skipped_detail": "devin-x: bad"},
         "failed": {"state": "failed", "error": "Devin refused the token (401)."},
     }[kind]
     if made is None:
         return None
-    return SyncRun.objects.create(org=org, started_at=NOW - timedelta(minutes=9), **made)
+    return SyncRun.objects.create(org=org, started_at=now - timedelta(minutes=9), **made)
 
 
 @pytest.mark.parametrize(
