@@ -19,6 +19,7 @@ from dashboard.access import (
     OPERATOR,
     operator_orgs,
     org_for_user,
+    orgs_and_operator_orgs,
     require_operator,
     session_for_user,
     visible_orgs,
@@ -36,8 +37,7 @@ def _attention_count(org_pks: list[int]) -> str:
 
 
 def sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
-    orgs = list(visible_orgs(request.user))
-    actable = operator_orgs(request.user)
+    orgs, actable = orgs_and_operator_orgs(request.user)
     by_pk = {org.pk: org for org in orgs}
     f = filters.SessionFilters(request.GET, org_pks=by_pk)
     chosen = f.cleaned_data
