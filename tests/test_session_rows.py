@@ -8,10 +8,13 @@ from typing import Any
 
 import pytest
 from django.core.cache import caches
+from django.core.cache.utils import make_template_fragment_key
 from django.test import Client
 
 from dashboard import sync
+from dashboard.access import operator_orgs
 from dashboard.models import Membership, Session
+from dashboard.templatetags.dashboard import session_row_key
 
 pytestmark = pytest.mark.django_db
 
@@ -50,6 +53,26 @@ def test_the_page_and_a_swap_show_the_same_row(
     assert on_page == page_row(client, session)  # the cached copy
     fetched = client.get(f"/sessions/{session.pk}/row/").content.decode()
     assert row_html(fetched, session) == on_page
+
+
+def test_the_page_and_a_swap_read_one_cached_copy(
+    client: Client, synced: Any, operator: Any
+) -> None:
+    # The page looks its rows up in one go ({% cached_rows %}), a swap through the row
+    # partial's {% cache %}: under the same key, or the two could show different copies.
+    client.force_login(operator)
+    session = Session.objects.select_related("org").get(
+        pk=some_session(is_archived=False, status="running").pk
+    )
+    page_row(client, session)
+    key = make_template_fragment_key(
+        "session-row", [session_row_key(session, operator_orgs(operator))]
+    )
+    assert caches["rows"].get(key) is not None  # stored by the page's first render
+    marked = f'<tr id="session-{session.pk}">the cached copy</tr>'
+    caches["rows"].set(key, marked)
+    assert page_row(client, session) == marked
+    assert client.get(f"/sessions/{session.pk}/row/").content.decode() == marked
 
 
 def test_an_archive_swap_is_the_row_as_the_page_then_shows_it(

@@ -11,10 +11,15 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from django import template
+from django.core.cache import caches
+from django.core.cache.utils import make_template_fragment_key
+from django.template.context import Context
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
 
 from dashboard import __version__, timewords, vocabulary
-from dashboard.models import Session
+from dashboard.models import Organization, Session, SyncRun
 
 register = template.Library()
 # Why a view-only org's rows offer no Archive and no checkbox (on hover and focus).
@@ -152,6 +157,83 @@ def session_cells(row: Session, actable_orgs: Collection[int]) -> dict[str, obje
         ),
         "page_url": reverse("session_page", args=[row.pk]),
     }
+
+
+@register.tag
+def cached_rows(parser: template.base.Parser, token: template.base.Token) -> CachedRowsNode:
+    """`{% cached_rows %}{% partial session-row %}{% endcached_rows %}`: the page's `rows`."""
+    nodelist = parser.parse(("endcached_rows",))
+    parser.delete_first_token()
+    return CachedRowsNode(nodelist)
+
+
+class CachedRowsNode(template.Node):
+    """Every row of `rows` from the "rows" cache in one lookup, under the key session-row's
+    `{% cache %}` stores it with; a row not there yet is rendered by the body (that partial,
+    which stores it). A page's 50 rows cost ~4 ms of CPU through a {% cache %} tag each, nearly
+    all of it the template engine's work per row rather than the cache's."""
+
+    def __init__(self, nodelist: template.NodeList) -> None:
+        self.nodelist = nodelist
+
+    def render(self, context: Context) -> SafeString:
+        rows, actable = context["rows"], context["actable_orgs"]
+        keys = [
+            make_template_fragment_key("session-row", [session_row_key(row, actable)])
+            for row in rows
+        ]
+        found = caches["rows"].get_many(keys)
+        html = []
+        with context.push():
+            for row, key in zip(rows, keys, strict=True):
+                if key not in found:
+                    context["row"] = row
+                    found[key] = self.nodelist.render(context)
+                html.append(found[key])
+        return mark_safe("\n".join(html))
+
+
+@register.simple_tag(takes_context=True)
+def sync_cells(context: Context, org: Organization, run: SyncRun | None) -> dict[str, object]:
+    """What an org's sync dot and status show (`{% sync_cells org run as sync %}`), worked out once.
+
+    As for session_cells: the sync bar asked each run's properties, states and URLs again and
+    again (10 orgs: ~3 ms of CPU a page); the template now prints these values. `kind` is the
+    one state the status shows: none, queued, stalled, running, ok or failed.
+    """
+    active = run is not None and run.is_active
+    if run is None:
+        kind = "none"
+    elif run.state == SyncRun.State.QUEUED:
+        kind = "queued"
+    elif run.stalled:
+        kind = "stalled"
+    elif run.state == SyncRun.State.RUNNING:
+        kind = "running"
+    else:
+        kind = "ok" if run.state == SyncRun.State.OK else "failed"
+    can_sync = org.pk in (context.get("actable_orgs") or ()) and not active
+    cells: dict[str, object] = {
+        "kind": kind,
+        "dot": {"none": "none", "ok": "ok", "failed": "bad"}.get(kind, "busy"),
+        "active": active,
+        # Polled every second while a worker runs it; a queued or stalled run changes slower.
+        "poll": ("1s" if kind == "running" else "2s") if active else "",
+        "status_url": reverse("org_sync_status", args=[org.pk]) if active else "",
+        "sync_url": reverse("org_sync", args=[org.pk]) if can_sync else "",
+        "skipped": run.skipped if run is not None and not active else 0,
+    }
+    if run is not None and kind in ("queued", "ok"):
+        # When it was queued, or when it ended.
+        since = run.started_at if kind == "queued" else run.finished_at
+        cells["since"] = _iso(since)
+        cells["since_words"] = ago(since)
+    return cells
+
+
+def _iso(when: datetime | None) -> str:
+    """What `when|date:'c'` prints: the ISO time in the current time zone."""
+    return "" if when is None else timezone.localtime(when).isoformat()
 
 
 def _utc(when: datetime) -> str:

@@ -19,6 +19,7 @@ from dashboard.access import (
     OPERATOR,
     operator_orgs,
     org_for_user,
+    orgs_and_operator_orgs,
     require_operator,
     session_for_user,
     visible_orgs,
@@ -36,8 +37,7 @@ def _attention_count(org_pks: list[int]) -> str:
 
 
 def sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
-    orgs = list(visible_orgs(request.user))
-    actable = operator_orgs(request.user)
+    orgs, actable = orgs_and_operator_orgs(request.user)
     by_pk = {org.pk: org for org in orgs}
     f = filters.SessionFilters(request.GET, org_pks=by_pk)
     chosen = f.cleaned_data
@@ -93,6 +93,9 @@ def sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
             for v in vocabulary.VIEWS.values()
         ],
         "f": f,
+        # The filters' values, for the template: a Form answers `f.cleaned_data` only after a
+        # KeyError (a form's [] is its fields), ~70 of them a page.
+        "chosen": chosen,
         "next_query": f.query(after=page.next_cursor) if page and page.next_cursor else "",
         "first_query": f.query() if chosen["after"] else "",
         "clear_query": f.query(**dict.fromkeys(filters.FILTER_KEYS, "")),
