@@ -16,7 +16,7 @@ def totals_from(groups):
     """{(day, kind, value): [n, acus]} from sessions grouped by (created_day, status, category,
     pr_states) with their count and ACUs: a status row, a category row and a row per PR state
     ("" for none) each day."""
-    totals = {}
+    totals: dict = {}
     for day, status, category, pr_states, n, acus in groups:
         prs = list(dict.fromkeys(s for s in pr_states.split("|") if s)) if pr_states else [""]
         for kind, value in [("status", status), ("category", category)] + [("pr", p) for p in prs]:
