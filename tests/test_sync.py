@@ -102,6 +102,29 @@ def test_upsert_is_bulk(fake: Any, acme: Any, django_assert_max_num_queries: Any
         sync.store_sessions(acme, items)
 
 
+@pytest.mark.parametrize(
+    ("text", "stored"),
+    [
+        ("plain", "plain"),
+        ("a\x00b", "a\ufffdb"),
+        ("lone \ud800", "lone \ufffd"),
+        ("emoji \U0001f600", "emoji \U0001f600"),  # a surrogate pair in JSON: kept whole
+        ("backslash \\u0000", "backslash \\u0000"),  # the text, not a NUL
+    ],
+)
+def test_storable_cleans_every_string_and_only_unstorable_characters(
+    fake: Any, acme: Any, text: str, stored: str
+) -> None:
+    item = acme.client().list_page(devin.SessionQuery(first=1)).items[0]
+    values = sync.session_fields(item)
+    values["title"] = text
+    values["raw"] = {**values["raw"], "structured_output": {text: [text, {"k": text}]}}
+    cleaned = sync.storable(values)
+    assert cleaned["title"] == stored
+    assert cleaned["raw"]["structured_output"] == {stored: [stored, {"k": stored}]}
+    assert cleaned["url"] == values["url"] and cleaned["created_at"] == values["created_at"]
+
+
 def test_failed_sync_records_the_reason_and_keeps_sessions(fake: Any, acme: Any) -> None:
     sync.sync_org(acme)
     before = Session.objects.filter(org=acme).count()
