@@ -166,12 +166,12 @@ def _store_batch(
     with transaction.atomic():
         # Lock the rows we may overwrite, so an archive landing now waits for us (or we for it)
         # and the updated_at comparison below cannot race. SQLite locks the whole database.
-        existing = {
-            row.session_id: row
-            for row in Session.objects.select_for_update().filter(
-                org=org, session_id__in=list(latest)
-            )
-        }
+        rows = Session.objects.select_for_update().filter(org=org, session_id__in=list(latest))
+        if not from_action:
+            # Only an action's answer merges into the stored copy of the API's JSON; anything
+            # else replaces it. Reading it is a third of reading a row (a JSON decode of ~1 kB).
+            rows = rows.defer("raw")
+        existing = {row.session_id: row for row in rows}
         new_rows: list[dict[str, Any]] = []
         changed: list[Session] = []
         # Each stored row's old and new counts for the insight rollup (dashboard.insightdays).
@@ -238,34 +238,38 @@ def _store_batch(
 
 
 def _insert(rows: list[dict[str, Any]]) -> None:
-    """INSERT new sessions (each a value for every column, by attname) in one executemany.
+    """INSERT new sessions (each a value for every column, by attname), many rows a statement.
 
     bulk_create compiles every value of every row through the field's expression machinery:
-    ~150 µs of CPU a session, most of a full sync's time, against ~35 µs for the statement itself
-    (docs/performance.md). Times, days and JSON go through their field's get_db_prep_save, so they
-    are stored exactly as bulk_create stores them; the other values (`session_fields`: str, float,
-    bool, the org's int pk) are what their column takes as they are.
+    ~150 µs of CPU a session, most of a full sync's time (docs/performance.md). Times, days and
+    JSON go through their field's get_db_prep_save here too, so they are stored exactly as
+    bulk_create stores them; the other values (`session_fields`: str, float, bool, the org's int
+    pk) are what their column takes as they are. One statement for many rows, as bulk_create
+    does, not executemany: SQLite journals every page a statement changes (the search trigger
+    makes it a multi-row statement), ~100 µs a row when each row is its own statement.
     """
     if not rows:
         return
     connection = connections[Session.objects.db]
     quote = connection.ops.quote_name
     columns = ", ".join(quote(field.column) for field in _COLUMNS)
-    marks = ", ".join(["%s"] * len(_COLUMNS))
+    row_marks = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
     adapted = [
         (field.attname, field.get_db_prep_save if field in _ADAPTED else None) for field in _COLUMNS
     ]
+    size = connection.ops.bulk_batch_size(_COLUMNS, rows)
     with connection.cursor() as cursor:
-        cursor.executemany(
-            f"INSERT INTO {quote(Session._meta.db_table)} ({columns}) VALUES ({marks})",
-            [
+        for start in range(0, len(rows), size):
+            chunk = rows[start : start + size]
+            cursor.execute(
+                f"INSERT INTO {quote(Session._meta.db_table)} ({columns}) VALUES "
+                + ", ".join([row_marks] * len(chunk)),
                 [
                     row[name] if prepare is None else prepare(row[name], connection)
+                    for row in chunk
                     for name, prepare in adapted
-                ]
-                for row in rows
-            ],
-        )
+                ],
+            )
 
 
 _COLUMNS = [field for field in Session._meta.concrete_fields if not field.primary_key]
