@@ -8,6 +8,7 @@ at every size interleaved. See docs/performance.md for what each figure means.
     python -m bench.run            # the full run (10k, 100k, 1M sessions), under 10 minutes
     python -m bench.run --quick    # 1k, 5k, 20k and fewer repetitions, under a minute
     python -m bench.run --quick --only session_page    # one figure that needs no synced data
+    python -m bench.run --only sync    # the full sync of 100k and the no-change re-sync
 """
 
 from __future__ import annotations
@@ -111,8 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, help="default: .bench/results.json")
     parser.add_argument(
         "--only",
-        choices=["session_page"],
-        help="measure only this figure (it syncs no sizes), to check one change in seconds",
+        choices=["session_page", "sync"],
+        help="measure only these figures (session_page syncs no sizes), to check one change",
     )
     args = parser.parse_args(argv)
 
@@ -143,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
             h.step("start a gunicorn per size (gunicorn.conf.py)")
             h.start_servers()
             session_page.session_page_render(h)
+        elif args.only == "sync":  # figures 5 and 5b: the full sync, then the re-syncs
+            figures.full_sync(h)
+            figures.resync(h)
         else:
             figures.full_sync(h)
             figures.copies(h)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 from io import StringIO
 from typing import Any
@@ -164,6 +165,31 @@ def test_pages_walk_every_session_through_the_client(fake: Any, acme: Any) -> No
     pages = client.list_sessions(devin.SessionQuery(first=7))
     seen = [s.session_id for page in pages for s in page.items]
     assert len(seen) == len(set(seen)) == len(fake.sessions("org-acme"))
+
+
+def test_a_sync_stores_pages_batch_sessions_at_a_time(
+    fake: Any, acme: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sync, "BATCH", 8)
+    monkeypatch.setattr(devin, "SessionQuery", functools.partial(devin.SessionQuery, first=5))
+    store = sync.store_sessions
+    sizes: list[int] = []
+
+    def counted(org: Any, items: Any, **kwargs: Any) -> Any:
+        sizes.append(len(items))
+        return store(org, items, **kwargs)
+
+    monkeypatch.setattr(sync, "store_sessions", counted)
+    run = sync.sync_org(acme)
+    assert run.state == SyncRun.State.OK, run.error
+    listed = fake.sessions("org-acme")
+    active = sum(1 for s in listed if not s["is_archived"])
+    # Every two pages (10 >= 8), and what is left at the end of each listing.
+    assert sizes[: active // 10] == [10] * (active // 10)
+    assert sum(sizes) == run.seen == len(listed) and max(sizes) == 10
+    assert run.pages == -(-active // 5) + -(-(len(listed) - active) // 5)
+    assert (run.created, run.updated) == (len(listed), 0)
+    assert Session.objects.filter(org=acme).count() == len(listed)
 
 
 def test_old_runs_are_pruned_but_the_last_success_stays(fake: Any, acme: Any) -> None:
