@@ -230,7 +230,7 @@ def _store_batch(
                 **{name: getattr(row, name) for name in STORED_FIELDS}
             )
         else:
-            Session.objects.bulk_update(changed, STORED_FIELDS, batch_size=BATCH)
+            _update(changed)
         acus.add(org, now, acus_gained)
         insightdays.apply(org.pk, facts)
     result.created += len(new_rows)
@@ -270,6 +270,40 @@ def _insert(rows: list[dict[str, Any]]) -> None:
                     for name, prepare in adapted
                 ],
             )
+
+
+def _update(rows: list[Session]) -> None:
+    """UPDATE changed sessions' STORED_FIELDS, one statement run for each row (executemany).
+
+    bulk_update writes a CASE WHEN per field and row: ~5 ms of CPU a session on SQLite (a
+    re-sync where 1,000 sessions changed: 5 s). Values are adapted as `_insert` adapts them.
+    """
+    if not rows:
+        return
+    connection = connections[Session.objects.db]
+    quote = connection.ops.quote_name
+    fields = [Session._meta.get_field(name) for name in STORED_FIELDS]
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+    adapted = [
+        (field.attname, field.get_db_prep_save if field in _ADAPTED else None) for field in fields
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {quote(Session._meta.db_table)} SET {assignments} "
+            f"WHERE {quote(Session._meta.pk.column)} = %s",
+            [
+                [
+                    *(
+                        getattr(row, name)
+                        if prepare is None
+                        else prepare(getattr(row, name), connection)
+                        for name, prepare in adapted
+                    ),
+                    row.pk,
+                ]
+                for row in rows
+            ],
+        )
 
 
 _COLUMNS = [field for field in Session._meta.concrete_fields if not field.primary_key]

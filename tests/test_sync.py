@@ -192,6 +192,30 @@ def test_a_sync_stores_pages_batch_sessions_at_a_time(
     assert Session.objects.filter(org=acme).count() == len(listed)
 
 
+def test_changed_sessions_are_stored_whole_as_a_first_store_would(fake: Any, acme: Any) -> None:
+    sync.sync_org(acme)
+    changes = [
+        {"title": "Renamed", "tags": ["a", "b"], "status": "exit", "status_detail": None},
+        {
+            "acus_consumed": 99.5,
+            "pull_requests": [{"pr_url": "https://x.test/1", "pr_state": "merged"}],
+        },
+        {"is_archived": True, "title": "Gone \u0000 quiet", "structured_output": {"k": [1, 2]}},
+    ]
+    targets = [s["session_id"] for s in fake.sessions("org-acme")[3:6]]
+    for session_id, fields in zip(targets, changes, strict=True):
+        fake.update_session("org-acme", session_id, **fields)
+    run = sync.sync_org(acme)
+    assert run.updated == 3 and run.created == 0
+    client = acme.client()
+    for session_id in targets:
+        row = Session.objects.get(org=acme, session_id=session_id)
+        expected = sync.storable(sync.session_fields(client.get_session(session_id)))
+        assert {name: getattr(row, name) for name in expected} == expected
+        assert row.synced_at > run.started_at
+    assert Session.objects.get(session_id=targets[1]).acus_consumed == 99.5
+
+
 def test_old_runs_are_pruned_but_the_last_success_stays(fake: Any, acme: Any) -> None:
     first = sync.sync_org(acme)
     fake.inject("status", count=None, status=500)
