@@ -19,6 +19,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import connections, transaction
+from django.db.models import Field
 from django.tasks import task
 from django.utils import timezone
 
@@ -252,7 +253,7 @@ def _insert(rows: list[dict[str, Any]]) -> None:
         return
     connection = connections[Session.objects.db]
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(field.column) for field in _COLUMNS)
+    columns = ", ".join(quote(_column(field)) for field in _COLUMNS)
     row_marks = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
     adapted = [
         (field.attname, field.get_db_prep_save if field in _ADAPTED else None) for field in _COLUMNS
@@ -282,15 +283,15 @@ def _update(rows: list[Session]) -> None:
         return
     connection = connections[Session.objects.db]
     quote = connection.ops.quote_name
-    fields = [Session._meta.get_field(name) for name in STORED_FIELDS]
-    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+    fields = [field for field in _COLUMNS if field.name in STORED_FIELDS]
+    assignments = ", ".join(f"{quote(_column(field))} = %s" for field in fields)
     adapted = [
         (field.attname, field.get_db_prep_save if field in _ADAPTED else None) for field in fields
     ]
     with connection.cursor() as cursor:
         cursor.executemany(
             f"UPDATE {quote(Session._meta.db_table)} SET {assignments} "
-            f"WHERE {quote(Session._meta.pk.column)} = %s",
+            f"WHERE {quote(_column(Session._meta.pk))} = %s",
             [
                 [
                     *(
@@ -304,6 +305,11 @@ def _update(rows: list[Session]) -> None:
                 for row in rows
             ],
         )
+
+
+def _column(field: Field[Any, Any] | None) -> str:
+    assert field is not None and field.column is not None  # a concrete field has its column
+    return field.column
 
 
 # Rows an INSERT statement takes. SQLite compiles every value of a statement into its program:

@@ -194,7 +194,7 @@ def test_a_sync_stores_pages_batch_sessions_at_a_time(
 
 def test_changed_sessions_are_stored_whole_as_a_first_store_would(fake: Any, acme: Any) -> None:
     sync.sync_org(acme)
-    changes = [
+    changes: list[dict[str, Any]] = [
         {"title": "Renamed", "tags": ["a", "b"], "status": "exit", "status_detail": None},
         {
             "acus_consumed": 99.5,
