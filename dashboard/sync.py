@@ -12,13 +12,14 @@ import functools
 import json
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field
 from django.tasks import task
 from django.utils import timezone
@@ -242,10 +243,9 @@ def _insert(rows: list[dict[str, Any]]) -> None:
     """INSERT new sessions (each a value for every column, by attname), many rows a statement.
 
     bulk_create compiles every value of every row through the field's expression machinery:
-    ~150 µs of CPU a session, most of a full sync's time (docs/performance.md). Times, days and
-    JSON go through their field's get_db_prep_save here too, so they are stored exactly as
-    bulk_create stores them; the other values (`session_fields`: str, float, bool, the org's int
-    pk) are what their column takes as they are. One statement for many rows, as bulk_create
+    ~150 µs of CPU a session, most of a full sync's time (docs/performance.md). Values are
+    adapted by `_adapters`, as bulk_create ends up adapting them. One statement for many rows, as
+    bulk_create
     does, not executemany: SQLite journals every page a statement changes (the search trigger
     makes it a multi-row statement), ~100 µs a row when each row is its own statement.
     """
@@ -255,9 +255,7 @@ def _insert(rows: list[dict[str, Any]]) -> None:
     quote = connection.ops.quote_name
     columns = ", ".join(quote(_column(field)) for field in _COLUMNS)
     row_marks = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
-    adapted = [
-        (field.attname, field.get_db_prep_save if field in _ADAPTED else None) for field in _COLUMNS
-    ]
+    adapted = _adapters(_COLUMNS, connection)
     size = min(INSERT_ROWS, connection.ops.bulk_batch_size(_COLUMNS, rows))
     with connection.cursor() as cursor:
         for start in range(0, len(rows), size):
@@ -266,9 +264,9 @@ def _insert(rows: list[dict[str, Any]]) -> None:
                 f"INSERT INTO {quote(Session._meta.db_table)} ({columns}) VALUES "
                 + ", ".join([row_marks] * len(chunk)),
                 [
-                    row[name] if prepare is None else prepare(row[name], connection)
+                    row[name] if adapt is None else adapt(row[name])
                     for row in chunk
-                    for name, prepare in adapted
+                    for name, adapt in adapted
                 ],
             )
 
@@ -277,7 +275,7 @@ def _update(rows: list[Session]) -> None:
     """UPDATE changed sessions' STORED_FIELDS, one statement run for each row (executemany).
 
     bulk_update writes a CASE WHEN per field and row: ~5 ms of CPU a session on SQLite (a
-    re-sync where 1,000 sessions changed: 5 s). Values are adapted as `_insert` adapts them.
+    re-sync where 1,000 sessions changed: 5 s). Values are adapted by `_adapters`.
     """
     if not rows:
         return
@@ -285,9 +283,7 @@ def _update(rows: list[Session]) -> None:
     quote = connection.ops.quote_name
     fields = [field for field in _COLUMNS if field.name in STORED_FIELDS]
     assignments = ", ".join(f"{quote(_column(field))} = %s" for field in fields)
-    adapted = [
-        (field.attname, field.get_db_prep_save if field in _ADAPTED else None) for field in fields
-    ]
+    adapted = _adapters(fields, connection)
     with connection.cursor() as cursor:
         cursor.executemany(
             f"UPDATE {quote(Session._meta.db_table)} SET {assignments} "
@@ -295,10 +291,8 @@ def _update(rows: list[Session]) -> None:
             [
                 [
                     *(
-                        getattr(row, name)
-                        if prepare is None
-                        else prepare(getattr(row, name), connection)
-                        for name, prepare in adapted
+                        getattr(row, name) if adapt is None else adapt(getattr(row, name))
+                        for name, adapt in adapted
                     ),
                     row.pk,
                 ]
@@ -318,11 +312,30 @@ def _column(field: Field[Any, Any] | None) -> str:
 INSERT_ROWS = 200
 
 _COLUMNS = [field for field in Session._meta.concrete_fields if not field.primary_key]
-_ADAPTED = {
-    field
-    for field in _COLUMNS
-    if field.get_internal_type() in ("DateTimeField", "DateField", "JSONField")
-}
+
+
+def _adapters(
+    fields: list[Field[Any, Any]], connection: BaseDatabaseWrapper
+) -> list[tuple[str, Callable[[Any], Any] | None]]:
+    """(attname, adapter) for each field: the backend's own adapter for times, days and JSON,
+    which is where the field's get_db_prep_save ends for the values the store holds (aware
+    datetimes, dates, JSON values), without its checks on the way (~20 µs a session); None for
+    the others, whose values (`session_fields`: str, float, bool, the org's int pk) the
+    database takes as they are."""
+    ops = connection.ops
+    adapters: dict[str, Callable[[Field[Any, Any]], Callable[[Any], Any]]] = {
+        "DateTimeField": lambda field: ops.adapt_datetimefield_value,
+        "DateField": lambda field: ops.adapt_datefield_value,
+        "JSONField": lambda field: functools.partial(
+            ops.adapt_json_value, encoder=getattr(field, "encoder", None)
+        ),
+    }
+    out: list[tuple[str, Callable[[Any], Any] | None]] = []
+    for field in fields:
+        make = adapters.get(field.get_internal_type())
+        out.append((field.attname, None if make is None else make(field)))
+    return out
+
 
 STORED_FIELDS = [
     "title",
