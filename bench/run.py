@@ -10,6 +10,7 @@ at every size interleaved. See docs/performance.md for what each figure means.
     python -m bench.run --quick --only session_page    # one figure that needs no synced data
     python -m bench.run --only search    # the search, tag and count figures (sync and copies too)
     python -m bench.run --only archive     # figure 3 alone (bulk: 13.bulk), on the synced size
+    python -m bench.run --only sync    # the full sync of 100k and the no-change re-sync
 """
 
 from __future__ import annotations
@@ -113,9 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, help="default: .bench/results.json")
     parser.add_argument(
         "--only",
-        choices=["session_page", "search", "archive", "bulk"],
+        choices=["session_page", "search", "archive", "bulk", "sync"],
         help="measure only these figures, to check one change quickly (session_page syncs no "
-        "sizes; archive and bulk sync the middle one; search builds every size)",
+        "sizes; archive, bulk and sync sync the middle one; search builds every size)",
     )
     args = parser.parse_args(argv)
 
@@ -161,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
                 figures.archive_overhead(h)
             else:
                 background.bulk_archive_on_workers(h)
+        elif args.only == "sync":  # figures 5 and 5b: the full sync, then the re-syncs
+            figures.full_sync(h)
+            figures.resync(h)
         else:
             figures.full_sync(h)
             figures.copies(h)

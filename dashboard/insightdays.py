@@ -46,14 +46,19 @@ Totals = dict[tuple[date, str, str], list[Any]]  # (day, kind, value) -> [n, acu
 
 def fact(session: Any) -> Fact | None:
     """The rollup's view of a session (a model instance); None if it has no creation day."""
-    if session.created_day is None:
+    return fact_of({name: getattr(session, name) for name in FIELDS})
+
+
+def fact_of(values: Mapping[str, Any]) -> Fact | None:
+    """`fact` of a session given as its field values (`sync.session_fields`)."""
+    if values["created_day"] is None:
         return None
     return Fact(
-        session.created_day,
-        session.status,
-        session.category,
-        session.pr_states,
-        session.acus_consumed or 0.0,
+        values["created_day"],
+        values["status"],
+        values["category"],
+        values["pr_states"],
+        values["acus_consumed"] or 0.0,
     )
 
 

@@ -8,7 +8,9 @@ Ordering and cursor
     however often sessions are updated between pages. Sessions created during a walk sort
     before the cursor and are picked up by the next sync, which is how the real API behaves
     for a newest-first list. Each org keeps its keys in a sorted list; the cursor and the
-    ``created_*`` filters are binary searches, the other filters a scan from there.
+    ``created_*`` filters are binary searches, the other filters a scan from there. With
+    ``updated_after``, the scan is of the sessions updated since (a second list, by update time),
+    so an incremental sync's pages cost what they hold, not the whole org.
 
 Filters (flat query params, arrays as repeated keys)
     ``created_after``/``updated_after`` are inclusive (``>=``), ``created_before``/
@@ -176,11 +178,17 @@ class _Org:
     name: str
     sessions: dict[str, Session] = field(default_factory=dict)
     keys: list[Key] = field(default_factory=list)  # sorted
+    # (updated_at, session_id), sorted: what an updated_after filter reads instead of every key.
+    updates: list[tuple[int, str]] = field(default_factory=list)
     version: int = 0  # bumped on every change; invalidates cached totals
 
 
 def _key(session: Session) -> Key:
     return (-session["created_at"], session["session_id"])
+
+
+def _update_key(session: Session) -> tuple[int, str]:
+    return (session["updated_at"], session["session_id"])
 
 
 def _index_created_before(keys: list[Key], timestamp: int) -> int:
@@ -201,6 +209,7 @@ class SessionStore:
         for session in sessions:
             org.sessions[session["session_id"]] = session
         org.keys = sorted(_key(s) for s in org.sessions.values())
+        org.updates = sorted(_update_key(s) for s in org.sessions.values())
         with self._lock:
             self._orgs[org_id] = org
 
@@ -243,6 +252,11 @@ class SessionStore:
             if query.session_ids is not None:
                 wanted = (org.sessions.get(canonical_session_id(s)) for s in query.session_ids)
                 keys = sorted(_key(s) for s in wanted if s is not None)
+            elif query.updated_after is not None:
+                # An incremental sync or a poll asks for the few sessions updated since: sort
+                # those, rather than test every session of the org on every page.
+                since = bisect.bisect_left(org.updates, (query.updated_after,))
+                keys = sorted(_key(org.sessions[sid]) for _, sid in org.updates[since:])
             else:
                 keys = org.keys
             begin = 0
@@ -390,5 +404,9 @@ class SessionStore:
             if old is not None:
                 del org.keys[bisect.bisect_left(org.keys, _key(old))]
             bisect.insort(org.keys, _key(new))
+        if old is None or _update_key(old) != _update_key(new):
+            if old is not None:
+                del org.updates[bisect.bisect_left(org.updates, _update_key(old))]
+            bisect.insort(org.updates, _update_key(new))
         org.sessions[new["session_id"]] = new
         org.version += 1

@@ -201,6 +201,21 @@ def test_updated_after_sees_changes(fake: FakeDevin) -> None:
     assert page["items"][0]["status_detail"] == "finished"
 
 
+def test_updated_after_lists_a_session_once_however_often_it_changed(fake: FakeDevin) -> None:
+    newest = max(s["updated_at"] for s in fake.sessions(ORG))
+    first, second = fake.sessions(ORG)[7], fake.sessions(ORG)[70]
+    for session_id in (first["session_id"], second["session_id"], first["session_id"]):
+        fake.update_session(ORG, session_id, status_detail="finished")
+    expected = [s["session_id"] for s in fake.sessions(ORG) if s["updated_at"] > newest]
+    with api(fake) as client:
+        items = walk(client, 1, {"updated_after": newest + 1, "created_after": PIVOT - 86_400})
+        total = client.get(SESSIONS, params={"updated_after": newest + 1}).json()["total"]
+    assert (
+        [s["session_id"] for s in items] == expected == [first["session_id"], second["session_id"]]
+    )
+    assert total == 2
+
+
 # -- single sessions, auth, errors -------------------------------------------------------
 
 

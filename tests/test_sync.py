@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 from io import StringIO
 from typing import Any
@@ -102,6 +103,29 @@ def test_upsert_is_bulk(fake: Any, acme: Any, django_assert_max_num_queries: Any
         sync.store_sessions(acme, items)
 
 
+@pytest.mark.parametrize(
+    ("text", "stored"),
+    [
+        ("plain", "plain"),
+        ("a\x00b", "a\ufffdb"),
+        ("lone \ud800", "lone \ufffd"),
+        ("emoji \U0001f600", "emoji \U0001f600"),  # a surrogate pair in JSON: kept whole
+        ("backslash \\u0000", "backslash \\u0000"),  # the text, not a NUL
+    ],
+)
+def test_storable_cleans_every_string_and_only_unstorable_characters(
+    fake: Any, acme: Any, text: str, stored: str
+) -> None:
+    item = acme.client().list_page(devin.SessionQuery(first=1)).items[0]
+    values = sync.session_fields(item)
+    values["title"] = text
+    values["raw"] = {**values["raw"], "structured_output": {text: [text, {"k": text}]}}
+    cleaned = sync.storable(values)
+    assert cleaned["title"] == stored
+    assert cleaned["raw"]["structured_output"] == {stored: [stored, {"k": stored}]}
+    assert cleaned["url"] == values["url"] and cleaned["created_at"] == values["created_at"]
+
+
 def test_failed_sync_records_the_reason_and_keeps_sessions(fake: Any, acme: Any) -> None:
     sync.sync_org(acme)
     before = Session.objects.filter(org=acme).count()
@@ -141,6 +165,55 @@ def test_pages_walk_every_session_through_the_client(fake: Any, acme: Any) -> No
     pages = client.list_sessions(devin.SessionQuery(first=7))
     seen = [s.session_id for page in pages for s in page.items]
     assert len(seen) == len(set(seen)) == len(fake.sessions("org-acme"))
+
+
+def test_a_sync_stores_pages_batch_sessions_at_a_time(
+    fake: Any, acme: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sync, "BATCH", 8)
+    monkeypatch.setattr(devin, "SessionQuery", functools.partial(devin.SessionQuery, first=5))
+    store = sync.store_sessions
+    sizes: list[int] = []
+
+    def counted(org: Any, items: Any, **kwargs: Any) -> Any:
+        sizes.append(len(items))
+        return store(org, items, **kwargs)
+
+    monkeypatch.setattr(sync, "store_sessions", counted)
+    run = sync.sync_org(acme)
+    assert run.state == SyncRun.State.OK, run.error
+    listed = fake.sessions("org-acme")
+    active = sum(1 for s in listed if not s["is_archived"])
+    # Every two pages (10 >= 8), and what is left at the end of each listing.
+    assert sizes[: active // 10] == [10] * (active // 10)
+    assert sum(sizes) == run.seen == len(listed) and max(sizes) == 10
+    assert run.pages == -(-active // 5) + -(-(len(listed) - active) // 5)
+    assert (run.created, run.updated) == (len(listed), 0)
+    assert Session.objects.filter(org=acme).count() == len(listed)
+
+
+def test_changed_sessions_are_stored_whole_as_a_first_store_would(fake: Any, acme: Any) -> None:
+    sync.sync_org(acme)
+    changes: list[dict[str, Any]] = [
+        {"title": "Renamed", "tags": ["a", "b"], "status": "exit", "status_detail": None},
+        {
+            "acus_consumed": 99.5,
+            "pull_requests": [{"pr_url": "https://x.test/1", "pr_state": "merged"}],
+        },
+        {"is_archived": True, "title": "Gone \u0000 quiet", "structured_output": {"k": [1, 2]}},
+    ]
+    targets = [s["session_id"] for s in fake.sessions("org-acme")[3:6]]
+    for session_id, fields in zip(targets, changes, strict=True):
+        fake.update_session("org-acme", session_id, **fields)
+    run = sync.sync_org(acme)
+    assert run.updated == 3 and run.created == 0
+    client = acme.client()
+    for session_id in targets:
+        row = Session.objects.get(org=acme, session_id=session_id)
+        expected = sync.storable(sync.session_fields(client.get_session(session_id)))
+        assert {name: getattr(row, name) for name in expected} == expected
+        assert row.synced_at > run.started_at
+    assert Session.objects.get(session_id=targets[1]).acus_consumed == 99.5
 
 
 def test_old_runs_are_pruned_but_the_last_success_stays(fake: Any, acme: Any) -> None:
