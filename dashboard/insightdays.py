@@ -29,6 +29,7 @@ PR = "pr"
 # The Session fields the rollup counts by: a write that changes none of them changes nothing here.
 FIELDS = ("created_day", "status", "category", "pr_states", "acus_consumed")
 CHUNK = 500
+LOCK_CLASS = 7319  # the first key of the rollup's advisory locks (PostgreSQL), the org the second
 
 
 class Fact(NamedTuple):
@@ -102,6 +103,7 @@ def apply(org_id: int, changes: Iterable[tuple[Fact | None, Fact | None]]) -> No
     table = InsightDay._meta.db_table
     connection = connections[InsightDay.objects.db]
     emptied = False
+    _lock(connection.alias, org_id, shared=True)
     with connection.cursor() as cursor:
         for start in range(0, len(rows), CHUNK):
             chunk = rows[start : start + CHUNK]
@@ -123,6 +125,17 @@ def apply(org_id: int, changes: Iterable[tuple[Fact | None, Fact | None]]) -> No
     if emptied:
         days = {day for (day, _, _), n, _ in rows if n < 0}
         InsightDay.objects.filter(org_id=org_id, day__in=days, n__lte=0).delete()
+
+
+def _lock(using: str, org_id: int, *, shared: bool) -> None:
+    """Until the transaction ends, hold the org's rollup lock: shared by stores (their increments
+    add up whatever the order), exclusive for a recount (`refresh`), which deletes and rewrites.
+    PostgreSQL only: SQLite's transactions (IMMEDIATE) already take the whole database."""
+    connection = connections[using]
+    if connection.vendor == "postgresql":
+        mode = "_shared" if shared else ""
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT pg_advisory_xact_lock{mode}(%s, %s)", [LOCK_CLASS, org_id])
 
 
 def totals_from(groups: Iterable[tuple[date, str, str, str, int, float | None]]) -> Totals:
@@ -150,8 +163,11 @@ def refresh(org_id: int, days: Iterable[date] | None = None, *, using: str = "de
         .annotate(n=Count("*"), acus=Sum("acus_consumed"))
         .order_by()
     )
-    totals = totals_from(groups)
     with transaction.atomic(using=using):
+        # Counted inside the transaction, after the lock: a store's increments either are in the
+        # sessions read here or come after this commit, never lost by the delete below.
+        _lock(using, org_id, shared=False)
+        totals = totals_from(groups)
         rollup.delete()
         InsightDay.objects.using(using).bulk_create(
             [
