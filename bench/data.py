@@ -106,6 +106,7 @@ def _drop_indexes(cursor: Any, vendor: str) -> list[str]:
     rebuild = [sql for _, _, sql in found]
     if any(kind == "trigger" for kind, _, _ in found):
         rebuild.append(f"INSERT INTO {search.FTS_TABLE}({search.FTS_TABLE}) VALUES ('rebuild')")
+        rebuild.extend(search.TAG_REBUILD)
     return rebuild
 
 

@@ -18,6 +18,15 @@ rows found are exactly `icontains`'s: the index only narrows the candidates, the
 
 Texts of one or two characters have no trigram: they take the plain scan, which for so short a
 substring fills a page after a few rows. (On PostgreSQL the planner decides; it knows as much.)
+
+The tag filter (`tags_text` contains "|tag|", filters.py) is served the same way: the LIKE decides,
+an index narrows (`tagged`). A rare tag was a read of every row (1M sessions: ~2.8 s on SQLite).
+- PostgreSQL: a pg_trgm GIN index on tags_text (`contains` is a case-sensitive LIKE there).
+- SQLite: `TAG_TABLE` (tag, session) holds, for each session, the pieces of its tags_text between
+  its pipes, lower-cased as SQLite's LIKE folds (ASCII only), kept by triggers: a B-tree insert
+  each, cheap enough not to need the log. Any text containing "|t|" has t as one of those pieces,
+  whatever the text, so the table's candidates hold every match; stale rows (a write path no
+  trigger saw) only add candidates, and `repair` rebuilds the table after a migration.
 """
 
 from __future__ import annotations
@@ -87,6 +96,49 @@ SQLITE_TRIGGERS = {
     ),
 }
 
+TAG_TABLE = "dashboard_session_tag"
+
+
+def _pieces(row: str) -> str:
+    """json_each over the pieces of `row`.tags_text between its first and last characters,
+    split at "|": json_quote escapes the text, and "|" is never part of an escape."""
+    return (
+        f"json_each('[' || replace(json_quote(substr({row}.tags_text, 2, "
+        f"length({row}.tags_text) - 2)), '|', '\",\"') || ']')"
+    )
+
+
+_TAG_NEW = (
+    f"INSERT OR IGNORE INTO {TAG_TABLE} (tag, session) "
+    f"SELECT lower(value), new.id FROM {_pieces('new')} WHERE new.tags_text <> '';"
+)
+_UNTAG_OLD = (
+    f"DELETE FROM {TAG_TABLE} WHERE session = old.id "
+    f"AND tag IN (SELECT lower(value) FROM {_pieces('old')});"
+)
+TAG_TABLES = [
+    f"""CREATE TABLE IF NOT EXISTS {TAG_TABLE} (
+        tag TEXT NOT NULL, session INTEGER NOT NULL, PRIMARY KEY (tag, session)
+    ) WITHOUT ROWID""",
+]
+TAG_TRIGGERS = {
+    f"{TAG_TABLE}_insert": f"AFTER INSERT ON dashboard_session BEGIN {_TAG_NEW} END",
+    f"{TAG_TABLE}_update": (
+        "AFTER UPDATE OF id, tags_text ON dashboard_session "
+        "WHEN old.id IS NOT new.id OR old.tags_text IS NOT new.tags_text "
+        f"BEGIN {_UNTAG_OLD} {_TAG_NEW} END"
+    ),
+    f"{TAG_TABLE}_delete": f"AFTER DELETE ON dashboard_session BEGIN {_UNTAG_OLD} END",
+}
+# Fills the table afresh from every session (a migration, a bulk load without the triggers).
+TAG_REBUILD = [
+    f"DELETE FROM {TAG_TABLE}",
+    f"INSERT OR IGNORE INTO {TAG_TABLE} (tag, session) "
+    f"SELECT lower(value), new.id FROM dashboard_session AS new, {_pieces('new')} "
+    "WHERE new.tags_text <> ''",
+]
+POSTGRES_TAG_INDEX = "session_tags_trgm"
+
 POSTGRES_EXTENSION_HELP = (
     "The search index needs PostgreSQL's pg_trgm extension, and this database user may not "
     "create it. Ask a superuser (or the database owner) to run, in this database:\n"
@@ -155,23 +207,54 @@ def _matching[M: Model](qs: QuerySet[M], text: str) -> tuple[QuerySet[M], list[i
     return qs.filter(contains, pk__in=RawSQL(candidates, [phrase])), few, False
 
 
+def tagged[M: Model](qs: QuerySet[M], tag: str) -> tuple[QuerySet[M], QuerySet[M] | None]:
+    """`qs` narrowed to the sessions carrying `tag` (tags_text contains "|tag|"); and, when the
+    index found few candidates, the same rows as a queryset to count (None: count the first).
+
+    A common tag (more than FEW candidates) keeps the plain filter: the sort's index fills a page
+    after a few hundred rows (tag=urgent), which no candidate list would beat. A rare one (1M
+    sessions: ~2.8 s read row by row) becomes a few lookups: its candidates as a list for the
+    page, read by json_each for the count (matching_counted says why the two differ).
+    """
+    contains = Q(tags_text__contains=f"|{tag}|")
+    if connections[qs.db].vendor != "sqlite":
+        return qs.filter(contains), None
+    # Every match has the tag's first piece as a piece of its own tags_text (see _pieces).
+    with connections[qs.db].cursor() as cursor:
+        cursor.execute(
+            f"SELECT session FROM {TAG_TABLE} WHERE tag = lower(%s) LIMIT {FEW + 1}",
+            [tag.split("|")[0]],
+        )
+        few = [pk for (pk,) in cursor.fetchall()]
+    if len(few) > FEW:
+        return qs.filter(contains), None
+    listed = RawSQL("SELECT value FROM json_each(%s)", [json.dumps(few)])
+    return qs.filter(contains, pk__in=few), qs.filter(contains, pk__in=listed)
+
+
 def ensure(connection: BaseDatabaseWrapper) -> None:
-    """Create the search index where it is missing (and fill it); a no-op when it is there."""
+    """Create the search and tag indexes where they are missing (and fill them); a no-op where
+    they are there."""
     if connection.vendor == "sqlite":
         _ensure_sqlite(connection)
     elif connection.vendor == "postgresql":
         _ensure_postgresql(connection)
 
 
-def drop(connection: BaseDatabaseWrapper) -> None:
+def drop(connection: BaseDatabaseWrapper, *, tags: bool = False) -> None:
+    """Drop the search index (migration 0012's), or with `tags` the tag index (0017's)."""
+    triggers, tables = (
+        (TAG_TRIGGERS, [TAG_TABLE]) if tags else (SQLITE_TRIGGERS, [LOG_TABLE, FTS_TABLE])
+    )
+    indexes = [POSTGRES_TAG_INDEX] if tags else list(POSTGRES_INDEXES)
     with connection.cursor() as cursor:
         if connection.vendor == "sqlite":
-            for name in SQLITE_TRIGGERS:
+            for name in triggers:
                 cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
-            cursor.execute(f"DROP TABLE IF EXISTS {LOG_TABLE}")
-            cursor.execute(f"DROP TABLE IF EXISTS {FTS_TABLE}")
+            for table in tables:
+                cursor.execute(f"DROP TABLE IF EXISTS {table}")
         elif connection.vendor == "postgresql":
-            for name in POSTGRES_INDEXES:
+            for name in indexes:
                 cursor.execute(f"DROP INDEX IF EXISTS {name}")
 
 
@@ -190,8 +273,8 @@ def repair(using: str, **kwargs: object) -> None:
     renaming: the triggers go with the old table, and rows written meanwhile are not logged.
     """
     connection = connections[using]
-    if connection.vendor == "sqlite" and FTS_TABLE in _sqlite_names(connection, "table"):
-        _ensure_sqlite(connection)
+    if connection.vendor == "sqlite":
+        _ensure_sqlite(connection, only_existing=True)
 
 
 def _sqlite_names(connection: BaseDatabaseWrapper, kind: str) -> set[str]:
@@ -200,17 +283,29 @@ def _sqlite_names(connection: BaseDatabaseWrapper, kind: str) -> set[str]:
         return {name for (name,) in cursor.fetchall()}
 
 
-def _ensure_sqlite(connection: BaseDatabaseWrapper) -> None:
-    if _sqlite_names(connection, "trigger") >= set(SQLITE_TRIGGERS):
-        return
-    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-        for statement in SQLITE_TABLES:
-            cursor.execute(statement)
-        for name, body in SQLITE_TRIGGERS.items():
-            cursor.execute(f"CREATE TRIGGER IF NOT EXISTS {name} {body}")
-        # Index every session afresh: whatever was written while a trigger was missing is in.
-        cursor.execute(f"DELETE FROM {LOG_TABLE}")
-        cursor.execute(f"INSERT INTO {FTS_TABLE} ({FTS_TABLE}) VALUES ('rebuild')")
+def _ensure_sqlite(connection: BaseDatabaseWrapper, *, only_existing: bool = False) -> None:
+    """Each index whose triggers are not all there: made (or, `only_existing`, only if its table
+    is, i.e. its migration ran) and filled afresh with whatever was written meanwhile."""
+    triggers = _sqlite_names(connection, "trigger")
+    tables = _sqlite_names(connection, "table")
+    # Index every session afresh: whatever was written while a trigger was missing is in.
+    search_rebuild = [
+        f"DELETE FROM {LOG_TABLE}",
+        f"INSERT INTO {FTS_TABLE} ({FTS_TABLE}) VALUES ('rebuild')",
+    ]
+    for table, made, named, rebuild in (
+        (FTS_TABLE, SQLITE_TABLES, SQLITE_TRIGGERS, search_rebuild),
+        (TAG_TABLE, TAG_TABLES, TAG_TRIGGERS, TAG_REBUILD),
+    ):
+        if triggers >= set(named) or (only_existing and table not in tables):
+            continue
+        with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+            for statement in made:
+                cursor.execute(statement)
+            for name, body in named.items():
+                cursor.execute(f"CREATE TRIGGER IF NOT EXISTS {name} {body}")
+            for statement in rebuild:
+                cursor.execute(statement)
 
 
 def _ensure_postgresql(connection: BaseDatabaseWrapper) -> None:
@@ -222,7 +317,8 @@ def _ensure_postgresql(connection: BaseDatabaseWrapper) -> None:
                     cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
             except DatabaseError as exc:  # no privilege, or pg_trgm not installed on the server
                 raise RuntimeError(POSTGRES_EXTENSION_HELP) from exc
-        for name, expression in POSTGRES_INDEXES.items():
+        indexes = {**POSTGRES_INDEXES, POSTGRES_TAG_INDEX: "tags_text"}
+        for name, expression in indexes.items():
             cursor.execute(
                 f"CREATE INDEX IF NOT EXISTS {name} ON dashboard_session "
                 f"USING gin ({expression} gin_trgm_ops)"

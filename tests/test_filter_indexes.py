@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.db import connection, transaction
 
-from dashboard import devin, filters, sync
+from dashboard import devin, filters, search, sync
 from dashboard.models import Organization, Session
 
 pytestmark = pytest.mark.django_db
@@ -88,16 +88,19 @@ TAG_QUERIES = [
 ]
 
 
+@pytest.mark.parametrize("few", [search.FEW, 0])  # the tag index's candidates: few, or too many
 @pytest.mark.parametrize("cap", [3, 1000])
 @pytest.mark.parametrize("query", TAG_QUERIES)
 def test_a_tag_is_counted_as_its_rows_are_found(
-    query: dict[str, str], cap: int, monkeypatch: pytest.MonkeyPatch
+    query: dict[str, str], cap: int, few: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The results count of a tag (read in table order on SQLite when it is the only filter):
-    what the filtered rows number, up to the cap."""
+    """The results count of a tag (its candidates from the tag index when they are few; read in
+    table order on SQLite when it is the only filter and they are not): what the filtered rows
+    number, up to the cap."""
     from django.test.utils import CaptureQueriesContext
 
     monkeypatch.setattr(filters, "COUNT_CAP", cap)
+    monkeypatch.setattr(search, "FEW", few)
     org = Organization.objects.create(name="Acme", org_id="org-acme")
     tag_sets = [["urgent"], ["urgent", "ops"], ["ops"], [], ["Urgent"], ["not-urgent"]]
     statuses = ["running", "error", "exit"]
@@ -115,5 +118,10 @@ def test_a_tag_is_counted_as_its_rows_are_found(
         rows, count = f.apply_counted(base)
     assert count == min(expected.count(), cap + 1)
     assert set(rows.values_list("pk", flat=True)) == set(expected.values_list("pk", flat=True))
-    in_table_order = connection.vendor == "sqlite" and set(query) <= {"tag", "view"}
+    # The sessions with the tag's first piece among their own (what the tag index holds).
+    piece = query["tag"].split("|")[0].lower()
+    candidates = [s for s in base if piece in s.tags_text.lower()[1:-1].split("|")]
+    indexed = connection.vendor == "sqlite" and len(candidates) <= few
+    in_table_order = connection.vendor == "sqlite" and set(query) <= {"tag", "view"} and not indexed
     assert any("NOT INDEXED" in q["sql"] for q in queries) is in_table_order
+    assert any(search.TAG_TABLE in q["sql"] for q in queries) is (connection.vendor == "sqlite")
