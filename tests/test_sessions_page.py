@@ -380,8 +380,8 @@ def test_counts_stop_counting_at_the_cap(
     # A bulk archive of the filter says what it takes: its own cap, not "all 5+".
     html = client.get("/?status=running&status=exit&status=suspended").content.decode()
     assert "<strong>5+</strong> sessions match" in html
-    assert f">Archive up to {MAX_TARGETS} matching</button>" in html
-    assert f"More than 5 match; a bulk archive takes the {MAX_TARGETS} most recently" in html
+    assert f">Archive up to {MAX_TARGETS:,} matching</button>" in html
+    assert f"More than 5 match; a bulk archive takes the {MAX_TARGETS:,} most recently" in html
     assert "Archive all" not in html
     # Under the cap, the count is exact.
     errors = active.filter(status="error").count()
@@ -420,7 +420,7 @@ def test_the_results_count_stops_at_1000(client: Client, acme: Any, operator: An
     login(client, operator)
     html = client.get("/?tag=urgent").content.decode()
     assert "<strong>1,000+</strong> sessions match" in html
-    assert f">Archive up to {MAX_TARGETS} matching</button>" in html
+    assert f">Archive up to {MAX_TARGETS:,} matching</button>" in html
     Session.objects.filter(tags_text="|urgent|").order_by("pk")[:1].get().delete()
     html = client.get("/?tag=urgent").content.decode()
     assert "<strong>1000</strong> sessions match" in html

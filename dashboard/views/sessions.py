@@ -77,7 +77,9 @@ def sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
         "total": total,
         "total_label": filters.count_label(total),
         "count_cap": filters.COUNT_CAP,
-        "bulk_cap": bulk.MAX_TARGETS,
+        # As the counts print them: "1,000", "10,000".
+        "count_cap_label": f"{filters.COUNT_CAP:,}",
+        "bulk_cap_label": f"{bulk.MAX_TARGETS:,}",
         "attention_count": filters.count_label(counts.get("attention", 0), cap)
         if not chosen["org"]
         else _attention_count(list(by_pk)),
