@@ -170,18 +170,18 @@ def matching_counted[M: Model](qs: QuerySet[M], text: str, cap: int) -> tuple[Qu
     through the subquery materialises all of them (q=flaky at 1M: 12,560, 13 ms); the first
     FEW often hold cap + 1 matches already, and if they do, so does the whole.
 
-    PostgreSQL counts the same way, the first FEW candidates being what the trigram index (or,
-    for a very common word, the table) yields first, read through a subquery with a LIMIT: the
-    planner cannot push the other filters into it, so it cannot AND the trigram bitmap with an
-    index that serves them. Left to itself, depending on its statistics, it sometimes did: for
-    q=flaky at 1M a bitmap of the org index's million entries, 95 of 118 ms (1.2 ms
-    without it, `EXPLAIN ANALYZE`; docs/performance.md).
+    PostgreSQL counts the same way, the first FEW + 1 candidates being what the trigram index
+    (or, for a very common word, the table) yields first, read through a CTE: the planner
+    cannot push the other filters into it, so it cannot AND the trigram bitmap with an index
+    that serves them. Left to itself, depending on ANALYZE's sample, it sometimes did: for
+    q=flaky at 1M a bitmap of the org index's million entries, 95 of 118 ms (`EXPLAIN
+    ANALYZE`; docs/performance.md). Past FEW candidates and under the cap, the planner counts.
     """
     narrowed, candidates, every = _matching(qs, text)
     if candidates is None:
         if len(text) >= MIN_INDEXED and connections[qs.db].vendor == "postgresql":
-            found = count_from(narrowed, cap, *_first_candidates(qs, text))
-            if found > cap:
+            found, seen = _count_first_candidates(narrowed, text, cap)
+            if found > cap or (seen is not None and seen <= FEW):
                 return narrowed, found
         return narrowed, narrowed[: cap + 1].count()
     listed = RawSQL("SELECT value FROM json_each(%s)", [json.dumps(candidates)])
@@ -191,26 +191,51 @@ def matching_counted[M: Model](qs: QuerySet[M], text: str, cap: int) -> tuple[Qu
     return narrowed, narrowed[: cap + 1].count()
 
 
-def _first_candidates[M: Model](qs: QuerySet[M], text: str) -> tuple[str, list[Any]]:
-    """The first FEW rows containing `text` as SQL naming them as qs's table, and its params."""
-    first = qs.model._base_manager.db_manager(qs.db).filter(_contains(text))[:FEW]
-    sql, params = first.query.get_compiler(qs.db).as_sql()
+def _count_first_candidates[M: Model](
+    narrowed: QuerySet[M], text: str, cap: int
+) -> tuple[int, int | None]:
+    """PostgreSQL: how many of the first FEW + 1 rows containing `text` are rows of `narrowed`
+    (up to cap + 1); and, when that is no more than cap, how many rows those first were (every
+    row containing `text` if no more than FEW). One statement: the candidates are a
+    MATERIALIZED CTE, read a second time only when the count stopped short of the cap."""
+    connection = connections[narrowed.db]
+    table = connection.ops.quote_name(narrowed.model._meta.db_table)
+    first = narrowed.model._base_manager.db_manager(narrowed.db).filter(_contains(text))
+    first_sql, first_params = first[: FEW + 1].query.get_compiler(narrowed.db).as_sql()
+    read = _read_from(narrowed, cap, f"first AS {table}")
+    if read is None:
+        return narrowed[: cap + 1].count(), None
+    sql, params = read
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH first AS MATERIALIZED ({first_sql}), "
+            f"found AS (SELECT COUNT(*) AS n FROM ({sql}) AS capped) "
+            "SELECT n, CASE WHEN n > %s THEN NULL ELSE (SELECT COUNT(*) FROM first) END "
+            "FROM found",
+            [*first_params, *params, cap],
+        )
+        found, seen = cursor.fetchone()
+    return int(found), seen
+
+
+def _read_from[M: Model](qs: QuerySet[M], cap: int, source: str) -> tuple[str, list[Any]] | None:
+    """The SQL of qs's first cap + 1 pks with its table read from `source` (SQL that yields the
+    table's rows under its name), and its params; None if the query is not one table."""
+    sql, params = qs.order_by().values("pk")[: cap + 1].query.get_compiler(qs.db).as_sql()
     table = connections[qs.db].ops.quote_name(qs.model._meta.db_table)
-    return f"({sql}) AS {table}", list(params)
+    read = sql.replace(f"FROM {table} WHERE ", f"FROM {source} WHERE ", 1)
+    return (read, list(params)) if read != sql else None
 
 
 def count_from[M: Model](qs: QuerySet[M], cap: int, source: str, params: Sequence[Any]) -> int:
-    """How many rows `qs` has up to cap + 1, its table read from `source` instead: SQL (with
-    `params`) that yields the table's rows under the table's name, which fixes where the rows
-    come from whatever the planner would choose. A plain count if the query is not one table."""
-    connection = connections[qs.db]
-    sql, qs_params = qs.values("pk")[: cap + 1].query.get_compiler(qs.db).as_sql()
-    table = connection.ops.quote_name(qs.model._meta.db_table)
-    read = sql.replace(f"FROM {table} WHERE ", f"FROM {source} WHERE ", 1)
-    if read == sql:
+    """How many rows `qs` has up to cap + 1, its table read from `source` (with `params`, see
+    _read_from), which fixes where the rows come from whatever the planner would choose."""
+    read = _read_from(qs, cap, source)
+    if read is None:
         return qs[: cap + 1].count()
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT COUNT(*) FROM ({read}) AS capped", [*params, *qs_params])
+    sql, qs_params = read
+    with connections[qs.db].cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM ({sql}) AS capped", [*params, *qs_params])
         return int(cursor.fetchone()[0])
 
 

@@ -236,7 +236,21 @@ def test_a_user_who_may_not_create_pg_trgm_is_told_what_to_run() -> None:
 
 @pytest.mark.parametrize("few", [search.FEW, 2])  # the candidates as a list, or a subquery
 @pytest.mark.parametrize("cap", [0, 1, 2, 100])
-@pytest.mark.parametrize("text", ["flaky", "c0ffee", "beef", "e_c", "fl", "nothing matches this"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "flaky",
+        "FLAKY",
+        "c0ffee",
+        "beef",
+        "e_c",
+        "100%",
+        '"this"',
+        "ÜNÏ",
+        "fl",
+        "nothing matches this",
+    ],
+)
 def test_a_capped_count_counts_what_icontains_finds(
     sessions: list[Session], text: str, cap: int, few: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -270,27 +284,28 @@ def test_a_common_word_is_counted_from_its_first_candidates(
 
 
 def test_a_common_word_is_counted_from_its_first_candidates_on_postgresql(
-    sessions: list[Session],
+    sessions: list[Session], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """PostgreSQL counts the first FEW rows the trigram index yields, through a subquery the
+    """PostgreSQL counts the first FEW + 1 rows the trigram index yields, through a CTE the
     planner cannot push the other filters into: no bitmap of another index ANDed with it."""
     if connection.vendor != "postgresql":
         pytest.skip("SQLite counts from its FTS5 candidates (the test above)")
     mine = Session.objects.filter(org_id__in=[sessions[0].org_id], is_archived=False)
-    with CaptureQueriesContext(connection) as queries:
-        assert search.matching_counted(mine, "c0ffee", 2)[1] == 3
-    counts = [q["sql"] for q in queries if "COUNT(" in q["sql"]]
-    assert len(counts) == 1 and f"LIMIT {search.FEW}) AS" in counts[0]
+    for cap, expected in ((2, 3), (10, 6)):  # past the cap; all candidates seen, under it
+        with CaptureQueriesContext(connection) as queries:
+            assert search.matching_counted(mine, "c0ffee", cap)[1] == expected
+        counts = [q["sql"] for q in queries if "COUNT(" in q["sql"]]
+        assert len(counts) == 1 and "WITH first AS MATERIALIZED" in counts[0]
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute(f"EXPLAIN {counts[0]}")
         plan = "\n".join(row[0] for row in cursor.fetchall())
-    # The other filters apply above the subquery; below it only the trigram indexes are read.
-    inner = plan.split("Subquery Scan", 1)[1]
-    assert "org_id" in inner.split("->", 1)[0]  # the subquery's own Filter line
-    read = inner.split("->", 1)[1]
-    assert "session_id_trgm" in read and "Index Scan on" in read and "org_id" not in read
-    # Fewer matches than the cap among them: counted as before, by the planner's choice.
+    # The other filters apply to the CTE's rows; the CTE reads only the trigram indexes.
+    candidates = plan.split("CTE first", 1)[1].split("InitPlan", 1)[0]
+    assert "session_id_trgm" in candidates and "org_id" not in candidates
+    assert "org_id" in plan.rsplit("CTE Scan on first", 1)[1]  # the count's filter
+    # More candidates than FEW, fewer matches than the cap among them: the planner counts.
+    monkeypatch.setattr(search, "FEW", 3)
     with CaptureQueriesContext(connection) as queries:
         assert search.matching_counted(mine, "c0ffee", 10)[1] == 6
     assert len([q for q in queries if "COUNT(" in q["sql"]]) == 2
