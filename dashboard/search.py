@@ -5,7 +5,8 @@
 rows found are exactly `icontains`'s: the index only narrows the candidates, the LIKE decides.
 
 - PostgreSQL: pg_trgm GIN indexes on UPPER(title) and UPPER(session_id), the very expressions
-  `icontains` compares, so the planner uses them for the query as it always was.
+  `icontains` compares, so the planner uses them for the query as it always was; only the
+  results count fixes its plan (the index's first candidates in a CTE: matching_counted).
 - SQLite: an FTS5 table with the trigram tokenizer over (title, session_id), external content (no
   copy of the text), kept in step by triggers on dashboard_session: sessions are written by
   bulk_create, bulk_update, update() and deletes alike, and only triggers see them all.
@@ -32,7 +33,6 @@ an index narrows (`tagged`). A rare tag was a read of every row (1M sessions: ~2
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from typing import Any
 
 from django.db import DatabaseError, connections, transaction
@@ -194,10 +194,9 @@ def matching_counted[M: Model](qs: QuerySet[M], text: str, cap: int) -> tuple[Qu
 def _count_first_candidates[M: Model](
     narrowed: QuerySet[M], text: str, cap: int
 ) -> tuple[int, int | None]:
-    """PostgreSQL: how many of the first FEW + 1 rows containing `text` are rows of `narrowed`
-    (up to cap + 1); and, when that is no more than cap, how many rows those first were (every
-    row containing `text` if no more than FEW). One statement: the candidates are a
-    MATERIALIZED CTE, read a second time only when the count stopped short of the cap."""
+    """PostgreSQL: how many of the first FEW + 1 rows containing `text` are in `narrowed` (up
+    to cap + 1), and, if no more than cap, how many those first rows were. One statement: the
+    candidates are a MATERIALIZED CTE, counted only when the count stopped short of the cap."""
     connection = connections[narrowed.db]
     table = connection.ops.quote_name(narrowed.model._meta.db_table)
     first = narrowed.model._base_manager.db_manager(narrowed.db).filter(_contains(text))
@@ -225,18 +224,6 @@ def _read_from[M: Model](qs: QuerySet[M], cap: int, source: str) -> tuple[str, l
     table = connections[qs.db].ops.quote_name(qs.model._meta.db_table)
     read = sql.replace(f"FROM {table} WHERE ", f"FROM {source} WHERE ", 1)
     return (read, list(params)) if read != sql else None
-
-
-def count_from[M: Model](qs: QuerySet[M], cap: int, source: str, params: Sequence[Any]) -> int:
-    """How many rows `qs` has up to cap + 1, its table read from `source` (with `params`, see
-    _read_from), which fixes where the rows come from whatever the planner would choose."""
-    read = _read_from(qs, cap, source)
-    if read is None:
-        return qs[: cap + 1].count()
-    sql, qs_params = read
-    with connections[qs.db].cursor() as cursor:
-        cursor.execute(f"SELECT COUNT(*) FROM ({sql}) AS capped", [*params, *qs_params])
-        return int(cursor.fetchone()[0])
 
 
 def _contains(text: str) -> Q:
@@ -307,11 +294,13 @@ def count_tagged[M: Model](qs: QuerySet[M], tag: str, cap: int) -> int:
         return qs[: cap + 1].count()
     table = connection.ops.quote_name(qs.model._meta.db_table)
     pk = connection.ops.quote_name(qs.model._meta.pk.column or "id")
-    source = (
-        f"{TAG_TABLE} CROSS JOIN {table} ON {table}.{pk} = {TAG_TABLE}.session "
-        f"AND {TAG_TABLE}.tag = lower(%s)"
-    )
-    return count_from(qs, cap, source, [tag.split("|")[0]])
+    join = f"{TAG_TABLE} CROSS JOIN {table} ON {table}.{pk} = {TAG_TABLE}.session"
+    read = _read_from(qs, cap, f"{join} AND {TAG_TABLE}.tag = lower(%s)")
+    if read is None:
+        return qs[: cap + 1].count()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM ({read[0]}) AS capped", [tag.split("|")[0], *read[1]])
+        return int(cursor.fetchone()[0])
 
 
 def ensure(connection: BaseDatabaseWrapper) -> None:
