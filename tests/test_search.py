@@ -14,7 +14,7 @@ from django.db import connection, models, transaction
 from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 
-from dashboard import search
+from dashboard import filters, search
 from dashboard.models import Organization, Session
 
 pytestmark = pytest.mark.django_db
@@ -309,3 +309,45 @@ def test_a_common_word_is_counted_from_its_first_candidates_on_postgresql(
     with CaptureQueriesContext(connection) as queries:
         assert search.matching_counted(mine, "c0ffee", 10)[1] == 6
     assert len([q for q in queries if "COUNT(" in q["sql"]]) == 2
+
+
+SEARCH_QUERIES = [
+    {"q": "flaky"},
+    {"q": "FLAKY", "archived": "all"},
+    {"q": "flaky", "archived": "archived"},
+    {"q": "flaky", "view": "running"},
+    {"q": "flaky", "status": "error"},
+    {"q": "flaky", "org": "ORG"},
+    {"q": "c0ffee", "sort": "acus"},
+    {"q": "fl"},
+    {"q": "100%"},
+    {"q": "nothing matches this"},
+]
+
+
+@pytest.mark.parametrize("few", [search.FEW, 3])
+@pytest.mark.parametrize("cap", [2, 1000])
+@pytest.mark.parametrize("query", SEARCH_QUERIES)
+def test_the_results_count_of_a_search_with_other_filters(
+    query: dict[str, str], cap: int, few: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sessions page's results count (SessionFilters.apply_counted) of a search beside
+    other filters: what the filtered rows number, up to the cap, on both databases."""
+    monkeypatch.setattr(filters, "COUNT_CAP", cap)
+    monkeypatch.setattr(search, "FEW", few)
+    orgs = [Organization.objects.create(name=n, org_id=f"org-{n}") for n in ("a", "b")]
+    statuses = ["running", "error", "exit"]
+    rows = [make(orgs[n % 2], n, title) for n, title in enumerate(TITLES * 3)]
+    for n, row in enumerate(rows):
+        row.status, row.is_archived = statuses[n % 3], n % 4 == 0
+    Session.objects.bulk_create(rows)
+    search.catch_up(connection)
+    data = {k: str(orgs[1].pk) if v == "ORG" else v for k, v in query.items()}
+    base = Session.objects.filter(org_id__in=[o.pk for o in orgs])
+    f = filters.SessionFilters(data, org_pks=None)
+    plain = f._narrow(base)[0].filter(
+        Q(title__icontains=data["q"]) | Q(session_id__icontains=data["q"])
+    )
+    found, count = f.apply_counted(base)
+    assert count == min(plain.count(), cap + 1)
+    assert sorted(found.values_list("pk", flat=True)) == sorted(plain.values_list("pk", flat=True))
