@@ -149,20 +149,23 @@ def reread(client: devin.DevinClient, session: Session, deadline: float) -> devi
 
 def store_newer(
     org: Organization, answers: list[devin.Session], fresh: dict[str, devin.Session]
-) -> None:
+) -> dict[str, Session]:
     """Store, for each action's answer, whichever of it and its re-read is newer: one write each.
 
     An answer leaves status_detail/category/subcategory null: stored alone, it keeps the known
     values. A re-read (GET or list) has them all. One session per call: store_sessions writes a
-    single row with a plain UPDATE, where several rows take a bulk_update whose CASE per field and
-    row costs ~20 times the CPU (profiled: it was most of a bulk run's time in its worker).
+    single row with a plain UPDATE, where several rows took a bulk_update whose CASE per field
+    and row cost ~20 times the CPU (profiled: it was most of a bulk run's time in its worker).
+    Returns the rows it updated, as stored, by session id (not those it left as they were).
     """
+    stored: list[Session] = []
     for answer in answers:
         fresher = fresh.get(answer.session_id)
         if fresher is not None and fresher.updated_at >= answer.updated_at:
-            sync.store_sessions(org, [fresher])
+            stored += sync.store_sessions(org, [fresher]).rows
         else:
-            sync.store_sessions(org, [answer], from_action=True)
+            stored += sync.store_sessions(org, [answer], from_action=True).rows
+    return {row.session_id: row for row in stored}
 
 
 def store_answers(org: Organization, answers: list[devin.Session], action: str) -> int:
