@@ -214,12 +214,14 @@ def _carry_out(
 
     _note_can_manage(org, True)
     fresh = answers.reread(client, session, deadline) if store else None
+    stored: dict[str, Session] = {}
     with transaction.atomic():
         if store:
-            answers.store_newer(org, [answer], {} if fresh is None else {fresh.session_id: fresh})
+            fresher = {} if fresh is None else {fresh.session_id: fresh}
+            stored = answers.store_newer(org, [answer], fresher)
         _settle(attempt, AuditEvent.Outcome.OK, detail="", item=BulkItem.Outcome.OK)
     if attempt.bulk_item_id is None:
-        _reload(session)
+        _reload(session, stored.get(session.session_id))
     return ActionResult(Outcome.DONE, session, answer=answer)
 
 
@@ -283,11 +285,22 @@ def _failed(attempt: ActionAttempt, session: Session, exc: Failure, max_tries: i
     return ActionResult(outcome, session, error=exc, requeued=requeued)
 
 
-def _reload(session: Session) -> None:
+def _reload(session: Session, stored: Session | None = None) -> None:
     """The stored row afterwards, keeping the org it came with: refresh_from_db drops the cached
-    org, and the row then rendered would read it again (one more query per click)."""
+    org, and the row then rendered would read it again (one more query per click).
+
+    `stored`: the row as this action's store wrote it (and committed), taken instead of reading
+    it back (0.75 ms of CPU a click). A field it left deferred is read when used.
+    """
     org = session.org
-    session.refresh_from_db()
+    if stored is None or stored.pk != session.pk:
+        session.refresh_from_db()
+    else:
+        for field in Session._meta.concrete_fields:
+            if field.attname in stored.__dict__:
+                session.__dict__[field.attname] = stored.__dict__[field.attname]
+            else:
+                session.__dict__.pop(field.attname, None)
     session.org = org
 
 

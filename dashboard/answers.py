@@ -149,20 +149,28 @@ def reread(client: devin.DevinClient, session: Session, deadline: float) -> devi
 
 def store_newer(
     org: Organization, answers: list[devin.Session], fresh: dict[str, devin.Session]
-) -> None:
-    """Store, for each action's answer, whichever of it and its re-read is newer: one write each.
+) -> dict[str, Session]:
+    """Store, for each action's answer, whichever of it and its re-read is newer.
 
     An answer leaves status_detail/category/subcategory null: stored alone, it keeps the known
-    values. A re-read (GET or list) has them all. One session per call: store_sessions writes a
-    single row with a plain UPDATE, where several rows take a bulk_update whose CASE per field and
-    row costs ~20 times the CPU (profiled: it was most of a bulk run's time in its worker).
+    values. A re-read (GET or list) has them all. The re-reads are stored in one call and the
+    answers in another (a bulk run's batch: two transactions, not one per session; each row is
+    still a plain UPDATE). Returns the rows it updated, as stored, by session id.
     """
+    newer: list[devin.Session] = []
+    alone: list[devin.Session] = []
     for answer in answers:
         fresher = fresh.get(answer.session_id)
         if fresher is not None and fresher.updated_at >= answer.updated_at:
-            sync.store_sessions(org, [fresher])
+            newer.append(fresher)
         else:
-            sync.store_sessions(org, [answer], from_action=True)
+            alone.append(answer)
+    stored: list[Session] = []
+    if newer:
+        stored += sync.store_sessions(org, newer).rows
+    if alone:
+        stored += sync.store_sessions(org, alone, from_action=True).rows
+    return {row.session_id: row for row in stored}
 
 
 def store_answers(org: Organization, answers: list[devin.Session], action: str) -> int:

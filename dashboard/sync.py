@@ -8,6 +8,7 @@ known values.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -44,6 +45,8 @@ class StoreResult:
     updated: int = 0
     unchanged: int = 0
     skipped: int = 0  # older than what the dashboard has
+    # The rows it updated, as stored (an action renders its row from these, not a re-read).
+    rows: list[Session] = dataclasses.field(default_factory=list)
 
 
 def session_fields(item: devin.Session) -> dict[str, Any]:
@@ -224,19 +227,14 @@ def _store_batch(
             row.synced_at = now
             changed.append(row)
         _insert(new_rows)
-        if len(changed) == 1:
-            # One row (every archive, track and live refresh): a plain UPDATE. bulk_update's
-            # CASE WHEN per field costs ~2 ms of query building for a single row.
-            row = changed[0]
-            Session.objects.filter(pk=row.pk).update(
-                **{name: getattr(row, name) for name in STORED_FIELDS}
-            )
-        else:
-            _update(changed)
+        # One row too (every archive, track and live refresh): the ORM's UPDATE of it took
+        # 0.6 ms of CPU, this one 0.3 ms.
+        _update(changed)
         acus.add(org, now, acus_gained)
         insightdays.apply(org.pk, facts)
     result.created += len(new_rows)
     result.updated += len(changed)
+    result.rows.extend(changed)
 
 
 def _insert(rows: list[dict[str, Any]]) -> None:

@@ -87,6 +87,49 @@ def test_an_archive_click_reads_the_org_with_the_session_only(
     assert [s for s in statements if s.startswith('SELECT "dashboard_organization"')] == []
 
 
+def test_the_row_after_an_archive_is_the_one_its_store_wrote(
+    client: Client, running: Session, operator: Any
+) -> None:
+    """The row rendered is the one the store wrote in the click's transaction, not read back:
+    the only SELECT of a session by its pk is the access check's."""
+    client.force_login(operator)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post(f"/sessions/{running.pk}/archive/", headers=HX)
+    assert response.status_code == 200
+    by_pk = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].startswith("SELECT") and '"dashboard_session"."id" = ' in q["sql"]
+    ]
+    assert len(by_pk) == 1
+    shown = response.context["row"]
+    assert shown.pk == running.pk
+    assert model_to_dict(shown) == snapshot(running)
+    assert shown.is_archived and shown.status == "suspended"
+
+
+def test_the_counter_after_an_archive_counts_only_the_users_orgs(
+    client: Client, running: Session, operator: Any, fake: Any, globex: Any
+) -> None:
+    """The counter's query is compiled once per user: an operator of acme counts acme's only,
+    and each count is afresh (a session needing attention added later is counted)."""
+    for _ in range(3):
+        fake.add_session("org-globex", status="error", is_archived=False)
+    assert sync.sync_org(globex).state == "ok"
+    client.force_login(operator)
+    acme_only = Session.objects.filter(org=running.org)
+    response = client.post(f"/sessions/{running.pk}/archive/", headers=HX)
+    attention = filters.attention_count(acme_only)
+    assert attention != filters.attention_count(Session.objects.all())
+    assert f'hx-swap-oob="true">{attention}<' in response.content.decode()
+    fake.add_session("org-acme", status="error", is_archived=False)
+    assert sync.sync_org(running.org).state == "ok"
+    response = client.post(f"/sessions/{running.pk}/unarchive/", headers=HX)
+    again = filters.attention_count(acme_only)
+    assert again != attention
+    assert f'hx-swap-oob="true">{again}<' in response.content.decode()
+
+
 def test_unarchive_swaps_back(client: Client, running: Session, operator: Any) -> None:
     client.force_login(operator)
     client.post(f"/sessions/{running.pk}/archive/", headers=HX)

@@ -398,3 +398,30 @@ def test_a_run_builds_each_orgs_devin_client_once_not_once_an_item(
     assert Session.objects.filter(tags_text__contains="|batch|", is_archived=True).count() == 40
     # At most one per thread for the calls, and one for the batch's list re-read.
     assert len(built) <= 4 + 1, built
+
+
+def test_a_run_stores_each_batch_of_answers_in_one_write_not_one_a_session(
+    client: Client, many: Any, operator: Any, monkeypatch: Any
+) -> None:
+    """A batch's sessions (here the run's 40, re-read in one list call) are stored by one
+    store_sessions call (two if some re-reads were older than their answers), each row still
+    its own UPDATE: a transaction, a lock and the ACU days' lookup per batch, not per session
+    (in-process, 400 items at 100 ms: 9.3-9.8 -> 5.7-7.1 ms of CPU an item)."""
+    stores: list[int] = []
+    store = sync.store_sessions
+
+    def counted(org: Organization, items: Any, **kwargs: Any) -> Any:
+        items = list(items)
+        stores.append(len(items))
+        return store(org, items, **kwargs)
+
+    monkeypatch.setattr(sync, "store_sessions", counted)
+    client.force_login(operator)
+    response = client.post("/sessions/bulk-archive/", {"scope": "filter", "tag": "batch"})
+    run = wait_done(int(re.search(r"/bulk/(\d+)/", response["Location"]).group(1)))  # type: ignore[union-attr]
+    assert run.items.filter(outcome=BulkItem.Outcome.OK).count() == 40
+    archived = Session.objects.filter(tags_text__contains="|batch|", is_archived=True)
+    assert archived.count() == 40
+    # The re-read's fresh detail, which the archive answers leave out, is what was stored.
+    assert set(archived.values_list("status_detail", flat=True)) == {"user_request"}
+    assert 1 <= len(stores) <= 2 and sum(stores) == 40, stores
