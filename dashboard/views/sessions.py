@@ -29,6 +29,7 @@ from dashboard.fields import PkListField
 from dashboard.forms import CHOOSE_ORG, TrackForm
 from dashboard.http import AuthenticatedHttpRequest, back_url
 from dashboard.models import Organization, Session, SyncRun
+from dashboard.templatetags.dashboard import sync_state
 from dashboard.views import session_page
 
 
@@ -64,6 +65,8 @@ def sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
         row.org = by_pk[row.org_id]  # no join: the orgs are already loaded
 
     runs = _latest_runs(orgs)
+    org_runs = [(org, run, sync_state(org, run, actable)) for org, run in runs]
+    view_only = {o.pk for o in orgs if o.pk in actable and o.can_manage is False}
     cap = filters.VIEW_COUNT_CAP
     context: dict[str, object] = {
         "nav": "sessions",
@@ -71,8 +74,16 @@ def sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
         "operator_orgs": [org for org in orgs if org.pk in actable],
         # Which rows offer actions, by org: the template only reads it.
         "actable_orgs": actable,
-        "view_only_orgs": [o for o in orgs if o.pk in actable and o.can_manage is False],
-        "org_runs": [(org, runs.get(org.pk)) for org in orgs],
+        "view_only_orgs": [o for o in orgs if o.pk in view_only],
+        "org_runs": org_runs,
+        # The sync bar's HTML is cached ({% cached_html %}) under everything it prints.
+        "sync_bar_key": repr(
+            [
+                (org.pk, org.name, org.pk in view_only, cells)
+                + ((run.pages, run.seen, run.error, run.skipped_detail) if run else ())
+                for org, run, cells in org_runs
+            ]
+        ),
         "rows": rows,
         "total": total,
         "total_label": filters.count_label(total),
@@ -122,6 +133,16 @@ def sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
         "live_interval": settings.LIVE_REFRESH_SECONDS,
         "live_since": f"{time.time():.6f}",
     }
+    # The filter bar's HTML is cached ({% cached_html %}) under what it prints: the filters'
+    # values (all but the page's cursor), the status chips with their counts and the orgs. The
+    # rest it shows follows from these (the menus' choices) or is fixed.
+    context["filter_bar_key"] = repr(
+        (
+            [(name, value) for name, value in chosen.items() if name != "after"],
+            context["status_choices"],
+            [(org.pk, org.name) for org in orgs],
+        )
+    )
     if (
         request.htmx
         and not request.htmx.history_restore_request
@@ -137,10 +158,10 @@ def sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
     return response
 
 
-def _latest_runs(orgs: list[Organization]) -> dict[int, SyncRun]:
-    """The newest sync run of each org, in one query."""
+def _latest_runs(orgs: list[Organization]) -> list[tuple[Organization, SyncRun | None]]:
+    """Each org with its newest sync run (None if it never synced), in one query."""
     if not orgs:
-        return {}
+        return []
     latest: dict[int, SyncRun] = {}
     runs = SyncRun.objects.filter(org_id__in=[o.pk for o in orgs]).order_by("org_id", "-started_at")
     # At most syncruns.KEEP_RUNS runs per org are scanned: syncruns.prune_runs drops older ones.
@@ -158,7 +179,7 @@ def _latest_runs(orgs: list[Organization]) -> dict[int, SyncRun]:
     )
     for run in runs.only(*shown):
         latest.setdefault(run.org_id, run)
-    return latest
+    return [(org, latest.get(org.pk)) for org in orgs]
 
 
 def _render_row(
