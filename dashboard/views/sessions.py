@@ -159,12 +159,20 @@ def sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 
 def _latest_runs(orgs: list[Organization]) -> list[tuple[Organization, SyncRun | None]]:
-    """Each org with its newest sync run (None if it never synced), in one query."""
+    """Each org with its newest sync run (None if it never synced), in two small queries."""
     if not orgs:
         return []
-    latest: dict[int, SyncRun] = {}
-    runs = SyncRun.objects.filter(org_id__in=[o.pk for o in orgs]).order_by("org_id", "-started_at")
-    # At most syncruns.KEEP_RUNS runs per org are scanned: syncruns.prune_runs drops older ones.
+    # Which run is each org's newest, from (org, pk) pairs; then those runs alone as models.
+    # Building every run kept (syncruns.KEEP_RUNS, 20 an org) as a model cost ~5 ms of CPU a
+    # page with 10 orgs; a correlated subquery or a window cost more than this at 1-2 runs.
+    pairs = (
+        SyncRun.objects.filter(org_id__in=[o.pk for o in orgs])
+        .order_by("org_id", "-started_at", "-pk")
+        .values_list("org_id", "pk")
+    )
+    newest: dict[int, int] = {}
+    for org_pk, pk in pairs:
+        newest.setdefault(org_pk, pk)
     shown = (
         "org_id",
         "state",
@@ -177,8 +185,8 @@ def _latest_runs(orgs: list[Organization]) -> list[tuple[Organization, SyncRun |
         "skipped",
         "skipped_detail",
     )
-    for run in runs.only(*shown):
-        latest.setdefault(run.org_id, run)
+    runs = SyncRun.objects.filter(pk__in=list(newest.values())).only(*shown) if newest else []
+    latest = {run.org_id: run for run in runs}
     return [(org, latest.get(org.pk)) for org in orgs]
 
 
