@@ -48,15 +48,19 @@ def sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
     scope = base.filter(org_id=chosen["org"]) if chosen["org"] else base
     # A link with filters and no view means every view; a bare visit, the first with rows.
     view = chosen["view"] or ("all" if f.is_filtered else "")
-    in_view = filters.view_sessions(scope, view, chosen["archived"]) if view else None
-    chips = filters.view_statuses(view, chosen["status"])
+    # A bare visit counts the first view's statuses with the views' counts, in one statement: it
+    # is the view shown whenever it has rows (a second statement otherwise, as before).
+    guess = view or next(iter(vocabulary.VIEWS))
+    in_view = filters.view_sessions(scope, guess, chosen["archived"] if view else "active")
+    chips = filters.view_statuses(guess, chosen["status"])
     counts, status_counts = filters.view_counts(scope, in_view, chips) if orgs else ({}, {})
     if not view:
         view = next((v for v in vocabulary.VIEWS if counts.get(v)), "all")
         chosen["view"] = view  # the links and the pushed URL keep it, whatever counts say later
-        in_view = filters.view_sessions(scope, view)
-        chips = filters.view_statuses(view, chosen["status"])
-        status_counts = filters.view_counts(None, in_view, chips)[1] if orgs else {}
+        if view != guess:
+            in_view = filters.view_sessions(scope, view)
+            chips = filters.view_statuses(view, chosen["status"])
+            status_counts = filters.view_counts(None, in_view, chips)[1] if orgs else {}
     matching, total = f.apply_counted(base) if orgs else (base.none(), 0)
     # `raw`, the full JSON and most of a row's bytes, is never shown: it stays in the database.
     page = f.page(matching.defer("raw"), settings.SESSIONS_PER_PAGE) if total else None
