@@ -51,7 +51,7 @@ def sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
     # A bare visit counts the first view's statuses with the views' counts, in one statement: it
     # is the view shown whenever it has rows (a second statement otherwise, as before).
     guess = view or next(iter(vocabulary.VIEWS))
-    in_view = filters.view_sessions(scope, guess, chosen["archived"] if view else "active")
+    in_view = filters.view_sessions(scope, guess, chosen["archived"])
     chips = filters.view_statuses(guess, chosen["status"])
     counts, status_counts = filters.view_counts(scope, in_view, chips) if orgs else ({}, {})
     if not view:
