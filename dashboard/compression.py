@@ -23,6 +23,8 @@ def compress(content: bytes, max_random_bytes: int) -> bytes:
     """django.utils.text.compress_string at LEVEL: a gzip stream whose header carries a file name
     of 0 to max_random_bytes - 1 random bytes, so that its length says less about its content."""
     compressed = gzip.compress(content, compresslevel=LEVEL, mtime=0)
+    if not max_random_bytes:  # padding off, as Django allows
+        return compressed
     header = bytearray(compressed[:10])
     header[3] = gzip.FNAME
     name = b"a" * secrets.randbelow(max_random_bytes) + b"\x00"

@@ -43,3 +43,8 @@ def test_the_stream_is_padded_with_a_random_file_name() -> None:
     unpadded = gzip.compress(content, compresslevel=compression.LEVEL, mtime=0)
     assert min(len(s) for s in streams) >= len(unpadded) + 1
     assert max(len(s) for s in streams) <= len(unpadded) + 100
+
+
+def test_no_padding_when_it_is_turned_off() -> None:
+    content = b"<p>text</p>" * 100
+    assert compression.compress(content, 0) == gzip.compress(content, compression.LEVEL, mtime=0)
