@@ -11,6 +11,7 @@ at every size interleaved. See docs/performance.md for what each figure means.
     python -m bench.run --only search    # the search, tag and count figures (sync and copies too)
     python -m bench.run --only archive     # figure 3 alone (bulk: 13.bulk), on the synced size
     python -m bench.run --only sync    # the full sync of 100k and the no-change re-sync
+    python -m bench.run --only load    # figure 7, throughput under 20 readers (sync and copies too)
 """
 
 from __future__ import annotations
@@ -114,9 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, help="default: .bench/results.json")
     parser.add_argument(
         "--only",
-        choices=["session_page", "search", "archive", "bulk", "sync"],
+        choices=["session_page", "search", "archive", "bulk", "sync", "load"],
         help="measure only these figures, to check one change quickly (session_page syncs no "
-        "sizes; archive, bulk and sync sync the middle one; search builds every size)",
+        "sizes; archive, bulk and sync sync the middle one; search and load build every size)",
     )
     args = parser.parse_args(argv)
 
@@ -162,6 +163,13 @@ def main(argv: list[str] | None = None) -> int:
                 figures.archive_overhead(h)
             else:
                 background.bulk_archive_on_workers(h)
+        elif args.only == "load":  # figure 7: throughput, as in the full run
+            figures.full_sync(h)
+            figures.copies(h)
+            h.step("start a gunicorn per size (gunicorn.conf.py)")
+            h.start_servers()
+            for size in (h.large,) if plan.quick else (h.synced, h.large):
+                load.throughput(h, size)
         elif args.only == "sync":  # figures 5 and 5b: the full sync, then the re-syncs
             figures.full_sync(h)
             figures.resync(h)

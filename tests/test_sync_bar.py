@@ -82,3 +82,27 @@ def test_a_viewer_gets_no_sync_button(client: Client, acme: Any, viewer: Any) ->
     page = client.get("/").content.decode()
     assert "synced <time" in page
     assert "Sync now" not in page
+
+
+def test_the_bar_shows_each_orgs_newest_run_of_many(
+    client: Client, acme: Any, globex: Any, admin: Any
+) -> None:
+    now = timezone.now()
+    for hours in range(20, 0, -1):  # 20 older runs each, as syncruns.KEEP_RUNS keeps
+        for org in (acme, globex):
+            SyncRun.objects.create(
+                org=org, state="ok", seen=hours, started_at=now - timedelta(hours=hours)
+            )
+    SyncRun.objects.create(org=acme, state="failed", error="Newest of Acme.", started_at=now)
+    # Created last but started earlier: not globex's newest.
+    SyncRun.objects.create(
+        org=globex, state="failed", error="Old.", started_at=now - timedelta(days=2)
+    )
+    client.force_login(admin)
+    page = client.get("/").content.decode()
+    acme_head = re.search(r'<summary title="Last sync of Acme">(.*?)</summary>', page, re.S)
+    globex_head = re.search(r'<summary title="Last sync of Globex">(.*?)</summary>', page, re.S)
+    assert acme_head is not None and globex_head is not None
+    assert "sync failed" in acme_head.group(1) and "Newest of Acme." in page
+    assert "dot-ok" in globex_head.group(1) and "Old." not in page
+    assert ": 1 seen" in page  # globex's run of an hour ago

@@ -83,6 +83,8 @@ def test_the_default_view_is_the_first_that_is_not_empty(
     assert re.search(r'aria-current="page">Finished <span class="counter">1<', html)
     assert 'href="?view=attention"' in html and "Needs attention <span" in html
     assert re.search(r'>Needs attention <span class="counter">0<', html)
+    # The chips are the Finished view's, counted in it (not the empty first view's).
+    assert re.search(r'value="exit" >[^<]*<span id="chip-count-\d+" class="chip-count">1<', html)
 
 
 def test_views_show_counts_and_links_keep_the_view(

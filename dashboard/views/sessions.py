@@ -35,6 +35,7 @@ from dashboard.fields import PkListField
 from dashboard.forms import CHOOSE_ORG, TrackForm
 from dashboard.http import AuthenticatedHttpRequest, back_url
 from dashboard.models import Organization, Session, SyncRun
+from dashboard.templatetags.dashboard import sync_state
 from dashboard.views import session_page
 
 
@@ -53,15 +54,19 @@ def sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
     scope = base.filter(org_id=chosen["org"]) if chosen["org"] else base
     # A link with filters and no view means every view; a bare visit, the first with rows.
     view = chosen["view"] or ("all" if f.is_filtered else "")
-    in_view = filters.view_sessions(scope, view, chosen["archived"]) if view else None
-    chips = filters.view_statuses(view, chosen["status"])
+    # A bare visit counts the first view's statuses with the views' counts, in one statement: it
+    # is the view shown whenever it has rows (a second statement otherwise, as before).
+    guess = view or next(iter(vocabulary.VIEWS))
+    in_view = filters.view_sessions(scope, guess, chosen["archived"])
+    chips = filters.view_statuses(guess, chosen["status"])
     counts, status_counts = filters.view_counts(scope, in_view, chips) if orgs else ({}, {})
     if not view:
         view = next((v for v in vocabulary.VIEWS if counts.get(v)), "all")
         chosen["view"] = view  # the links and the pushed URL keep it, whatever counts say later
-        in_view = filters.view_sessions(scope, view)
-        chips = filters.view_statuses(view, chosen["status"])
-        status_counts = filters.view_counts(None, in_view, chips)[1] if orgs else {}
+        if view != guess:
+            in_view = filters.view_sessions(scope, view)
+            chips = filters.view_statuses(view, chosen["status"])
+            status_counts = filters.view_counts(None, in_view, chips)[1] if orgs else {}
     matching, total = f.apply_counted(base) if orgs else (base.none(), 0)
     # `raw`, the full JSON and most of a row's bytes, is never shown: it stays in the database.
     page = f.page(matching.defer("raw"), settings.SESSIONS_PER_PAGE) if total else None
@@ -70,6 +75,8 @@ def sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
         row.org = by_pk[row.org_id]  # no join: the orgs are already loaded
 
     runs = _latest_runs(orgs)
+    org_runs = [(org, run, sync_state(org, run, actable)) for org, run in runs]
+    view_only = {o.pk for o in orgs if o.pk in actable and o.can_manage is False}
     cap = filters.VIEW_COUNT_CAP
     context: dict[str, object] = {
         "nav": "sessions",
@@ -77,8 +84,16 @@ def sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
         "operator_orgs": [org for org in orgs if org.pk in actable],
         # Which rows offer actions, by org: the template only reads it.
         "actable_orgs": actable,
-        "view_only_orgs": [o for o in orgs if o.pk in actable and o.can_manage is False],
-        "org_runs": [(org, runs.get(org.pk)) for org in orgs],
+        "view_only_orgs": [o for o in orgs if o.pk in view_only],
+        "org_runs": org_runs,
+        # The sync bar's HTML is cached ({% cached_html %}) under everything it prints.
+        "sync_bar_key": repr(
+            [
+                (org.pk, org.name, org.pk in view_only, cells)
+                + ((run.pages, run.seen, run.error, run.skipped_detail) if run else ())
+                for org, run, cells in org_runs
+            ]
+        ),
         "rows": rows,
         "total": total,
         "total_label": filters.count_label(total),
@@ -128,6 +143,16 @@ def sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
         "live_interval": settings.LIVE_REFRESH_SECONDS,
         "live_since": f"{time.time():.6f}",
     }
+    # The filter bar's HTML is cached ({% cached_html %}) under what it prints: the filters'
+    # values (all but the page's cursor), the status chips with their counts and the orgs. The
+    # rest it shows follows from these (the menus' choices) or is fixed.
+    context["filter_bar_key"] = repr(
+        (
+            [(name, value) for name, value in chosen.items() if name != "after"],
+            context["status_choices"],
+            [(org.pk, org.name) for org in orgs],
+        )
+    )
     if (
         request.htmx
         and not request.htmx.history_restore_request
@@ -143,13 +168,21 @@ def sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
     return response
 
 
-def _latest_runs(orgs: list[Organization]) -> dict[int, SyncRun]:
-    """The newest sync run of each org, in one query."""
+def _latest_runs(orgs: list[Organization]) -> list[tuple[Organization, SyncRun | None]]:
+    """Each org with its newest sync run (None if it never synced), in two small queries."""
     if not orgs:
-        return {}
-    latest: dict[int, SyncRun] = {}
-    runs = SyncRun.objects.filter(org_id__in=[o.pk for o in orgs]).order_by("org_id", "-started_at")
-    # At most syncruns.KEEP_RUNS runs per org are scanned: syncruns.prune_runs drops older ones.
+        return []
+    # Which run is each org's newest, from (org, pk) pairs; then those runs alone as models.
+    # Building every run kept (syncruns.KEEP_RUNS, 20 an org) as a model cost ~5 ms of CPU a
+    # page with 10 orgs; a correlated subquery or a window cost more than this at 1-2 runs.
+    pairs = (
+        SyncRun.objects.filter(org_id__in=[o.pk for o in orgs])
+        .order_by("org_id", "-started_at", "-pk")
+        .values_list("org_id", "pk")
+    )
+    newest: dict[int, int] = {}
+    for org_pk, pk in pairs:
+        newest.setdefault(org_pk, pk)
     shown = (
         "org_id",
         "state",
@@ -162,9 +195,9 @@ def _latest_runs(orgs: list[Organization]) -> dict[int, SyncRun]:
         "skipped",
         "skipped_detail",
     )
-    for run in runs.only(*shown):
-        latest.setdefault(run.org_id, run)
-    return latest
+    runs = SyncRun.objects.filter(pk__in=list(newest.values())).only(*shown) if newest else []
+    latest = {run.org_id: run for run in runs}
+    return [(org, latest.get(org.pk)) for org in orgs]
 
 
 def _render_row(
