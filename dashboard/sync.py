@@ -8,11 +8,12 @@ known values.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +25,7 @@ from django.db.models import Field
 from django.tasks import task
 from django.utils import timezone
 
-from dashboard import acus, devin, insightdays, leases, syncruns, timewords, wording
+from dashboard import acus, devin, insightdays, leases, readahead, syncruns, timewords, wording
 from dashboard.crypto import CredentialDecryptError
 from dashboard.middleware import request_id as _request_id
 from dashboard.models import Organization, Session, SyncRun
@@ -36,6 +37,8 @@ ACTION_NULL_FIELDS = ("status_detail", "category", "subcategory")
 INTERNAL_ERROR = "The sync stopped on an internal error; see the server log."
 INTERRUPTED = "The sync was interrupted; the next sync carries on from the last success."
 BATCH = 1000  # sessions stored in one transaction (see _walk)
+# Listing pages read ahead while a batch is stored: a batch's worth (200 a page).
+PAGES_AHEAD = 5
 
 
 @dataclass
@@ -113,9 +116,18 @@ _MAYBE_UNSTORABLE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 def storable(values: dict[str, Any]) -> dict[str, Any]:
     """Field values with the characters no database takes (NUL) replaced, visibly, in every string
     and JSON value, and the indexed columns cut to INDEXED_LIMITS."""
+    return _storable(values)[0]
+
+
+def _storable(values: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """`storable`, and its `raw` as JSON text: the INSERT stores that text rather than encode
+    `raw` (~1 kB) a second time (~15 µs a session)."""
+    raw = json.dumps(values["raw"])
+    rest = {name: value for name, value in values.items() if name != "raw"}
     stored = dict(values)
-    if _MAYBE_UNSTORABLE.search(json.dumps(values, default=str)):
+    if _MAYBE_UNSTORABLE.search(raw) or _MAYBE_UNSTORABLE.search(json.dumps(rest, default=str)):
         stored = {name: clean_json(value) for name, value in values.items()}
+        raw = json.dumps(stored["raw"])
     for name, limit in INDEXED_LIMITS.items():
         stored[name] = cut(stored[name], limit)
     if len(stored["pr_states"]) > PR_STATES_LIMIT:
@@ -128,7 +140,7 @@ def storable(values: dict[str, Any]) -> dict[str, Any]:
                 break
             kept += "|" + state
         stored["pr_states"] = kept + "|"
-    return stored
+    return stored, raw
 
 
 def store_sessions(
@@ -182,13 +194,14 @@ def _store_batch(
         watched_from = acus.watched_from(org, now)
         acus_gained = 0.0
         for session_id, item in latest.items():
-            values = storable(session_fields(item))
+            values, raw = _storable(session_fields(item))
             row = existing.get(session_id)
             watched = values["created_day"] >= watched_from
             if row is None:
                 new_rows.append(
                     {"org_id": org.pk, "session_id": session_id, "synced_at": now, **values}
                 )
+                new_rows[-1]["raw"] = raw
                 facts.append((None, insightdays.fact_of(new_rows[-1])))
                 acus_gained += acus.gained(0.0, values["acus_consumed"]) if watched else 0.0
                 continue
@@ -240,7 +253,8 @@ def _store_batch(
 
 
 def _insert(rows: list[dict[str, Any]]) -> None:
-    """INSERT new sessions (each a value for every column, by attname), many rows a statement.
+    """INSERT new sessions (each a value for every column, by attname; `raw` as JSON text, from
+    `_storable`), many rows a statement.
 
     bulk_create compiles every value of every row through the field's expression machinery:
     ~150 µs of CPU a session, most of a full sync's time (docs/performance.md). Values are
@@ -255,7 +269,7 @@ def _insert(rows: list[dict[str, Any]]) -> None:
     quote = connection.ops.quote_name
     columns = ", ".join(quote(_column(field)) for field in _COLUMNS)
     row_marks = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
-    adapted = _adapters(_COLUMNS, connection)
+    adapted = _adapters(_COLUMNS, connection, as_is={"raw"})
     size = min(INSERT_ROWS, connection.ops.bulk_batch_size(_COLUMNS, rows))
     with connection.cursor() as cursor:
         for start in range(0, len(rows), size):
@@ -315,13 +329,14 @@ _COLUMNS = [field for field in Session._meta.concrete_fields if not field.primar
 
 
 def _adapters(
-    fields: list[Field[Any, Any]], connection: BaseDatabaseWrapper
+    fields: list[Field[Any, Any]], connection: BaseDatabaseWrapper, as_is: Collection[str] = ()
 ) -> list[tuple[str, Callable[[Any], Any] | None]]:
     """(attname, adapter) for each field: the backend's own adapter for times, days and JSON,
     which is where the field's get_db_prep_save ends for the values the store holds (aware
     datetimes, dates, JSON values), without its checks on the way (~20 µs a session); None for
     the others, whose values (`session_fields`: str, float, bool, the org's int pk) the
-    database takes as they are."""
+    database takes as they are, and for the fields in `as_is` (JSON given as text: SQLite
+    stores the text, PostgreSQL casts a text parameter to jsonb)."""
     ops = connection.ops
     adapters: dict[str, Callable[[Field[Any, Any]], Callable[[Any], Any]]] = {
         "DateTimeField": lambda field: ops.adapt_datetimefield_value,
@@ -332,7 +347,7 @@ def _adapters(
     }
     out: list[tuple[str, Callable[[Any], Any] | None]] = []
     for field in fields:
-        make = adapters.get(field.get_internal_type())
+        make = None if field.attname in as_is else adapters.get(field.get_internal_type())
         out.append((field.attname, None if make is None else make(field)))
     return out
 
@@ -517,14 +532,16 @@ def _walk(run: SyncRun, worker: str, hold: leases.Hold[SyncRun]) -> None:
         # than five of 200 (half the wall time). What a run lists and has not stored when it
         # stops is listed again by the next run, which starts where the last success ended.
         pending: list[devin.Session] = []
-        for page in client.list_sessions(query):
-            note_page(run, page)
-            pending += page.items
-            run.pages += 1
-            run.seen += len(page.items)
-            if len(pending) >= BATCH:
-                _store_pending(run, pending)
-            _progress(run, worker, hold)
+        # The next pages are fetched and parsed while this thread stores (dashboard.readahead).
+        with contextlib.closing(readahead.ahead(client.list_sessions(query), PAGES_AHEAD)) as pages:
+            for page in pages:
+                note_page(run, page)
+                pending += page.items
+                run.pages += 1
+                run.seen += len(page.items)
+                if len(pending) >= BATCH:
+                    _store_pending(run, pending)
+                _progress(run, worker, hold)
         if pending:
             _store_pending(run, pending)
             _progress(run, worker, hold)

@@ -195,6 +195,22 @@ def test_a_sync_stores_pages_batch_sessions_at_a_time(
     assert Session.objects.filter(org=acme).count() == len(listed)
 
 
+def test_new_sessions_store_the_api_json_whole_and_cleaned(fake: Any, acme: Any) -> None:
+    """New rows get `raw` as JSON text from the store (not encoded by the field): it must read
+    back as the same object on both databases, cleaned like every other value."""
+    hostile = fake.sessions("org-acme")[2]["session_id"]
+    fake.update_session("org-acme", hostile, structured_output={"k\u0000": ["a\u0000b"]})
+    run = sync.sync_org(acme)
+    assert run.created == len(fake.sessions("org-acme"))
+    client = acme.client()
+    for session_id in (fake.sessions("org-acme")[0]["session_id"], hostile):
+        row = Session.objects.get(org=acme, session_id=session_id)
+        expected = sync.storable(sync.session_fields(client.get_session(session_id)))
+        assert isinstance(row.raw, dict) and row.raw == expected["raw"]
+    stored = Session.objects.get(org=acme, session_id=hostile).raw["structured_output"]
+    assert stored == {"k\ufffd": ["a\ufffdb"]}
+
+
 def test_changed_sessions_are_stored_whole_as_a_first_store_would(fake: Any, acme: Any) -> None:
     sync.sync_org(acme)
     changes: list[dict[str, Any]] = [
