@@ -8,13 +8,12 @@ known values.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import logging
 import re
 import time
-from collections.abc import Callable, Collection, Generator, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,7 +25,7 @@ from django.db.models import Field
 from django.tasks import task
 from django.utils import timezone
 
-from dashboard import acus, devin, insightdays, leases, readahead, syncruns, timewords, wording
+from dashboard import acus, devin, insightdays, leases, syncruns, timewords, wording
 from dashboard.crypto import CredentialDecryptError
 from dashboard.middleware import request_id as _request_id
 from dashboard.models import Organization, Session, SyncRun
@@ -38,8 +37,6 @@ ACTION_NULL_FIELDS = ("status_detail", "category", "subcategory")
 INTERNAL_ERROR = "The sync stopped on an internal error; see the server log."
 INTERRUPTED = "The sync was interrupted; the next sync carries on from the last success."
 BATCH = 1000  # sessions stored in one transaction (see _walk)
-# Listing pages read ahead while a batch is stored: a batch's worth (200 a page).
-PAGES_AHEAD = 5
 # A running sync's counts are written with each batch it stores, or after this long.
 PROGRESS_SECONDS = 1.0
 
@@ -559,38 +556,18 @@ def _walk(run: SyncRun, worker: str, hold: leases.Hold[SyncRun]) -> None:
         # than five of 200 (half the wall time). What a run lists and has not stored when it
         # stops is listed again by the next run, which starts where the last success ended.
         pending: list[devin.Session] = []
-        with contextlib.closing(_pages(client, query)) as pages:
-            for page in pages:
-                note_page(run, page)
-                pending += page.items
-                run.pages += 1
-                run.seen += len(page.items)
-                stored = len(pending) >= BATCH
-                if stored:
-                    _store_pending(run, pending)
-                due = _progress(run, worker, hold, write=stored, due=due)
+        for page in client.list_sessions(query):
+            note_page(run, page)
+            pending += page.items
+            run.pages += 1
+            run.seen += len(page.items)
+            stored = len(pending) >= BATCH
+            if stored:
+                _store_pending(run, pending)
+            due = _progress(run, worker, hold, write=stored, due=due)
         if pending:
             _store_pending(run, pending)
             due = _progress(run, worker, hold, write=True, due=due)
-
-
-def _pages(
-    client: devin.DevinClient, query: devin.SessionQuery
-) -> Generator[devin.SessionPage, None, None]:
-    """The listing's pages. When the first says more than a batch is coming, the next pages are
-    fetched and parsed by a helper thread while this one stores (dashboard.readahead): a full
-    sync of 100k spends ~20% of its time waiting for pages. A listing of a batch or less (an
-    incremental sync) is stored once, at its end, so there is nothing to overlap."""
-    listing = client.list_sessions(query)
-    first = next(listing, None)
-    if first is None:
-        return
-    yield first
-    if first.has_next_page and (first.total or 0) > BATCH:
-        with contextlib.closing(readahead.ahead(listing, PAGES_AHEAD)) as rest:
-            yield from rest
-    else:
-        yield from listing
 
 
 def _store_pending(run: SyncRun, pending: list[devin.Session]) -> None:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import functools
-import threading
 from datetime import timedelta
 from io import StringIO
 from typing import Any
@@ -285,21 +284,3 @@ def test_only_the_walks_stores_skip_waiting_for_the_wal(fake: Any, acme: Any) ->
     with connection.cursor() as cursor:
         cursor.execute("SHOW synchronous_commit")
         assert cursor.fetchone() == ("on",)
-
-
-def test_a_page_that_fails_while_earlier_ones_are_stored_fails_the_run(
-    fake: Any, acme: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # More than a batch is coming, so the pages after the first are read ahead by a helper
-    # thread; its error must end the run as it did when the walk read them itself.
-    monkeypatch.setattr(sync, "BATCH", 8)
-    monkeypatch.setattr(devin, "SessionQuery", functools.partial(devin.SessionQuery, first=5))
-    fake.inject("malformed_json", count=None, path="after=")
-    run = sync.sync_org(acme)
-    assert run.state == SyncRun.State.FAILED
-    assert "with a body that is not JSON" in run.error
-    assert run.pages == 1  # the first page came; what the helper read after it did not
-    helpers = [t for t in threading.enumerate() if t.name == "readahead"]
-    for helper in helpers:
-        helper.join(timeout=5)
-    assert not [t for t in helpers if t.is_alive()]
