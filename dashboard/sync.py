@@ -157,7 +157,7 @@ def store_sessions(
     data loses to a row written after `newer_than` (the start of the sync run): that row came from
     an action that landed while the sync was paging. With `from_action`, the fields an action
     answer leaves null keep their known values. Without `durable` (the sync's walk), PostgreSQL
-    does not wait for each batch's WAL flush (see `_store_batch`).
+    does not wait for each batch's WAL flush (see `_commit_without_waiting`).
     """
     result = StoreResult()
     items = list(items)
