@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from dashboard import devin, sync, syncruns
 from dashboard.models import AuditEvent, Session, SyncRun
@@ -195,6 +196,22 @@ def test_a_sync_stores_pages_batch_sessions_at_a_time(
     assert Session.objects.filter(org=acme).count() == len(listed)
 
 
+def test_new_sessions_store_the_api_json_whole_and_cleaned(fake: Any, acme: Any) -> None:
+    """New rows get `raw` as JSON text from the store (not encoded by the field): it must read
+    back as the same object on both databases, cleaned like every other value."""
+    hostile = fake.sessions("org-acme")[2]["session_id"]
+    fake.update_session("org-acme", hostile, structured_output={"k\u0000": ["a\u0000b"]})
+    run = sync.sync_org(acme)
+    assert run.created == len(fake.sessions("org-acme"))
+    client = acme.client()
+    for session_id in (fake.sessions("org-acme")[0]["session_id"], hostile):
+        row = Session.objects.get(org=acme, session_id=session_id)
+        expected = sync.storable(sync.session_fields(client.get_session(session_id)))
+        assert isinstance(row.raw, dict) and row.raw == expected["raw"]
+    stored = Session.objects.get(org=acme, session_id=hostile).raw["structured_output"]
+    assert stored == {"k\ufffd": ["a\ufffdb"]}
+
+
 def test_changed_sessions_are_stored_whole_as_a_first_store_would(fake: Any, acme: Any) -> None:
     sync.sync_org(acme)
     changes: list[dict[str, Any]] = [
@@ -230,3 +247,40 @@ def test_old_runs_are_pruned_but_the_last_success_stays(fake: Any, acme: Any) ->
     assert runs.filter(pk=first.pk).exists()  # the incremental watermark survives
     assert sync.sync_org(acme).since is not None
     assert AuditEvent.objects.filter(action="sync").count() == syncruns.KEEP_RUNS + 7
+
+
+def test_a_running_sync_records_its_counts_with_each_batch_not_each_page(
+    fake: Any, acme: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sync, "BATCH", 8)
+    monkeypatch.setattr(sync, "PROGRESS_SECONDS", 3600)
+    monkeypatch.setattr(devin, "SessionQuery", functools.partial(devin.SessionQuery, first=5))
+    with CaptureQueriesContext(connection) as queries:
+        run = sync.sync_org(acme)
+    assert run.state == SyncRun.State.OK, run.error
+    counted = [q["sql"] for q in queries if q["sql"].startswith('UPDATE "dashboard_syncrun"')]
+    counted = [sql for sql in counted if '"seen"' in sql and '"finished_at"' not in sql]
+    # The first page (nothing recorded yet), each stored batch (every 2 pages of 5 >= 8), and the
+    # end of each listing with sessions left to store; not each of the run's pages.
+    active = sum(1 for s in fake.sessions("org-acme") if not s["is_archived"])
+    assert len(counted) < run.pages
+    assert len(counted) >= active // 10
+    assert SyncRun.objects.get(pk=run.pk).seen == run.seen == len(fake.sessions("org-acme"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_only_the_walks_stores_skip_waiting_for_the_wal(fake: Any, acme: Any) -> None:
+    with CaptureQueriesContext(connection) as queries:
+        sync.sync_org(acme)
+    relaxed = [q for q in queries if "synchronous_commit" in q["sql"]]
+    with CaptureQueriesContext(connection) as queries:
+        sync.store_sessions(acme, acme.client().list_page(devin.SessionQuery(first=3)).items)
+    assert not [q for q in queries if "synchronous_commit" in q["sql"]]
+    if connection.vendor != "postgresql":
+        assert not relaxed
+        return
+    # One SET LOCAL per stored batch (the fake's org fits in one of each listing).
+    assert [q["sql"] for q in relaxed] == ["SET LOCAL synchronous_commit = off"] * 2
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone() == ("on",)
