@@ -83,8 +83,9 @@ def test_a_full_sync_killed_midway_is_recovered_and_the_next_run_completes(
         assert run.pages < 10  # it really was cut short
 
         fake.clear_faults()
-        queued = run_of(acme, state="queued")
-        assert queued is not None and queued.full  # no success yet: a full sync again
+        # Recovery queues the next run just after committing the failed one: wait for it.
+        queued = wait_for(lambda: run_of(acme, state="queued"), 10, "the next run queued")
+        assert isinstance(queued, SyncRun) and queued.full  # no success yet: a full sync again
         with worker(tmp_path, "second", **SHORT_LEASE):
             wait_for(lambda: run_of(acme, pk=queued.pk, state="ok"), 60, "the next run")
         assert_every_session_stored_once(fake, acme)
