@@ -4,9 +4,8 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from dashboard.access import is_site_admin, visible_orgs
-from dashboard.filters import attention_count
-from dashboard.models import Session
+from dashboard.access import is_site_admin
+from dashboard.filters import attention_count_of
 
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
@@ -16,6 +15,6 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
 
     def needs_attention() -> str:
         # Called only if the page shows the counter and the view did not count already.
-        return attention_count(Session.objects.filter(org__in=visible_orgs(user)))
+        return attention_count_of(user)
 
     return {"is_site_admin": is_site_admin(user), "attention_count": needs_attention}

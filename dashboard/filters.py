@@ -7,18 +7,20 @@ validate is left out with a note, never a 500. Pages are keyset (dashboard.pagin
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 from datetime import date
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 from django import forms
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Model, Q, QuerySet
 from django.http import QueryDict
 
-from dashboard import search, vocabulary
+from dashboard import access, search, vocabulary
 from dashboard.fields import FallbackChoiceField, TextField, TextListField
 from dashboard.models import Session
 from dashboard.paging import MAX_PK, Key, Keyset, Page
@@ -114,8 +116,8 @@ def counts_upto(named: dict[str, QuerySet[Session]], cap: int) -> dict[str, int]
     parts: list[str] = []
     params: list[Any] = []
     for qs in named.values():
-        sql, part_params = qs.values("pk")[: cap + 1].query.sql_with_params()
-        parts.append(f"(SELECT COUNT(*) FROM ({sql}) AS capped)")
+        sql, part_params = _capped_count_sql(qs, cap)
+        parts.append(f"({sql})")
         params.extend(part_params)
     with connection.cursor() as cursor:
         cursor.execute("SELECT " + ", ".join(parts), params)
@@ -142,9 +144,33 @@ def view_statuses(view: str, chosen: list[str]) -> list[str]:
     return known + [s for s in chosen if s not in known]
 
 
+def _capped_count_sql(qs: QuerySet[Session], cap: int) -> tuple[str, tuple[Any, ...]]:
+    """count_upto(qs, cap) as SQL and params."""
+    sql, params = qs.values("pk")[: cap + 1].query.sql_with_params()
+    return f"SELECT COUNT(*) FROM ({sql}) AS capped", tuple(params)
+
+
 def attention_count(qs: QuerySet[Session]) -> str:
     """The sessions of `qs` that need a person, as the nav counter shows it."""
     return capped_count(view_sessions(qs, "attention"), VIEW_COUNT_CAP)
+
+
+def attention_count_of(user: User) -> str:
+    """The nav counter of a user: attention_count of the orgs they see, by a query compiled once
+    per user and process (`_attention_sql`)."""
+    sql, params = _attention_sql(user.pk, access.is_site_admin(user))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return count_label(cursor.fetchone()[0], VIEW_COUNT_CAP)
+
+
+@functools.lru_cache(maxsize=1024)
+def _attention_sql(user_pk: int, site_admin: bool) -> tuple[str, tuple[Any, ...]]:
+    """The same SQL every time for a user (the visible orgs a subquery, the view's conditions
+    constants); compiling it was 1.3 of the 2.3 ms of CPU the counter took per click."""
+    orgs = access.visible_orgs_of(user_pk, site_admin=site_admin)
+    needing = view_sessions(Session.objects.filter(org__in=orgs), "attention")
+    return _capped_count_sql(needing, VIEW_COUNT_CAP)
 
 
 def choices(known: list[str], chosen: list[str] | str) -> list[tuple[str, str]]:
